@@ -1,0 +1,325 @@
+"""StackMix's ResNet34-BiLSTM-CTC line recognizer as a transformers model."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_stackmix_htr import StackMixHTRConfig
+
+
+@dataclass
+class StackMixHTROutput(ModelOutput):
+    """
+    Output of [`StackMixHTRForCTC`].
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*): float32 CTC loss, when labels are given.
+        logits (`torch.FloatTensor` of shape `(batch, frames, vocab_size)`): class scores per frame
+            (before softmax); frames = ceil(width / 8).
+        output_lengths (`torch.LongTensor` of shape `(batch,)`): valid frames per line,
+            ceil(valid_width / 8); every frame when no pixel mask is given.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    output_lengths: torch.LongTensor | None = None
+
+
+def _halved(lengths: torch.Tensor) -> torch.Tensor:
+    """Valid columns after a stride-2 layer with kernel 3 and padding 1: ceil(length / 2)."""
+    return torch.div(lengths + 1, 2, rounding_mode="floor")
+
+
+def _mask_columns(features: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """Zero the columns at and beyond each sample's valid length.
+
+    The next convolution then reads zeros to the right of a line whether the batch was
+    padded or not (the same value as its own zero padding), so padding has no effect on
+    the features of real columns.
+    """
+    if lengths is None:
+        return features
+    columns = torch.arange(features.shape[-1], device=features.device)
+    keep = (columns[None, :] < lengths[:, None]).to(features.dtype)
+    return features * keep[:, None, None, :]
+
+
+class StackMixHTRBasicBlock(nn.Module):
+    """ResNet BasicBlock (two 3x3 convolutions and a residual), column-mask aware."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
+
+    def forward(self, hidden: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """hidden: (B, C_in, H, W) -> (B, C_out, H / stride, W / stride); lengths are the output's valid columns."""
+        identity = hidden if self.downsample is None else self.downsample(hidden)
+        out = _mask_columns(self.relu(self.bn1(self.conv1(hidden))), lengths)
+        out = self.bn2(self.conv2(out))
+        return _mask_columns(self.relu(out + identity), lengths)
+
+
+class StackMixHTRStage(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, num_blocks: int, stride: int):
+        super().__init__()
+        self.stride = stride
+        self.blocks = nn.ModuleList(
+            StackMixHTRBasicBlock(in_channels if i == 0 else out_channels, out_channels, stride if i == 0 else 1)
+            for i in range(num_blocks)
+        )
+
+    def forward(self, hidden: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if lengths is not None and self.stride == 2:
+            lengths = _halved(lengths)
+        for block in self.blocks:
+            hidden = block(hidden, lengths)
+        return hidden, lengths
+
+
+class StackMixHTRBackbone(nn.Module):
+    """ResNet34 stem and stages 1-3 with a stride-1 stem: (B, C, H, W) -> (B, 256, H/8, W/8).
+
+    Parameter names follow torchvision's ResNet (conv1, bn1, layer1..3) apart from the
+    blocks' container, which keeps ImageNet weights easy to map.
+    """
+
+    def __init__(self, config: StackMixHTRConfig):
+        super().__init__()
+        channels = config.stage_channels
+        self.conv1 = nn.Conv2d(
+            config.num_channels,
+            channels[0],
+            config.stem_kernel_size,
+            stride=1,
+            padding=config.stem_kernel_size // 2,
+            bias=False,
+        )
+        self.bn1 = nn.BatchNorm2d(channels[0])
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = StackMixHTRStage(channels[0], channels[0], config.stage_blocks[0], stride=1)
+        self.layer2 = StackMixHTRStage(channels[0], channels[1], config.stage_blocks[1], stride=2)
+        self.layer3 = StackMixHTRStage(channels[1], channels[2], config.stage_blocks[2], stride=2)
+
+    def forward(
+        self, pixel_values: torch.Tensor, lengths: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """lengths: valid pixel columns (B,) or None; returns features and valid frames."""
+        hidden = _mask_columns(self.relu(self.bn1(self.conv1(pixel_values))), lengths)
+        # After ReLU every value is >= 0, so the max-pool's -inf border and the masked
+        # zeros give the same maximum at the right edge of a line.
+        hidden = self.maxpool(hidden)
+        if lengths is not None:
+            lengths = _halved(lengths)
+            hidden = _mask_columns(hidden, lengths)
+        for stage in (self.layer1, self.layer2, self.layer3):
+            hidden, lengths = stage(hidden, lengths)
+        return hidden, lengths
+
+
+class StackMixHTRPreTrainedModel(PreTrainedModel):
+    config_class = StackMixHTRConfig
+    base_model_prefix = "stackmix_htr"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    supports_gradient_checkpointing = False
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        if isinstance(module, nn.Conv2d):
+            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            init.zeros_(module.num_batches_tracked)
+        else:
+            super()._init_weights(module)
+
+
+class StackMixHTRForCTC(StackMixHTRPreTrainedModel):
+    """
+    ResNet34-BiLSTM-CTC line recognizer ("StackMix and Blot Augmentations for Handwritten
+    Text Recognition", Shonenkov et al., 2021).
+
+    Lines of different widths can share a batch: with a `pixel_mask`, the columns right
+    of each line are zeroed after every convolution and the BiLSTM runs on packed
+    sequences, so a line's logits over its valid frames and its loss do not depend on
+    how far it was padded (exactly so in eval mode; in train mode batch-norm statistics
+    are batch-wide, as usual).
+
+    Unlike the paper, the time axis is not pooled to 256 frames: it keeps one frame per
+    8 columns, which is the same for the paper's 2048-pixel width and lets lines keep
+    their own length.
+    """
+
+    def __init__(self, config: StackMixHTRConfig):
+        super().__init__(config)
+        self.backbone = StackMixHTRBackbone(config)
+        self.feature_pool = nn.AdaptiveAvgPool1d(config.sequence_features)
+        self.lstm = nn.LSTM(
+            config.sequence_features,
+            config.lstm_hidden_size,
+            num_layers=config.lstm_num_layers,
+            dropout=config.lstm_dropout if config.lstm_num_layers > 1 else 0.0,
+            bidirectional=True,
+            batch_first=True,
+        )
+        self.head = nn.Sequential(
+            nn.Linear(2 * config.lstm_hidden_size, config.head_hidden_size),
+            nn.GELU(),
+            nn.Dropout(config.head_dropout),
+            nn.Linear(config.head_hidden_size, config.vocab_size),
+        )
+        self.post_init()
+        # A model loaded with from_pretrained is built on the meta device and then gets
+        # its trained weights: the ImageNet initialisation is for fresh models only.
+        if config.pretrained_resnet34_path and self.backbone.conv1.weight.device.type != "meta":
+            self.load_resnet34_weights(config.pretrained_resnet34_path)
+
+    def load_resnet34_weights(self, path: str | Path) -> None:
+        """Initialise the stem and stages 1-3 from a torchvision-format ImageNet ResNet34 state dict.
+
+        `path` is a local `.safetensors` file or a `.pth`/`.pt` file (read with
+        `weights_only=True`). The torchvision layer4 and fc entries are ignored. For a
+        grayscale model the stem's RGB kernels are summed over the input channels.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"pretrained ResNet34 weights not found: {path}")
+        if path.suffix == ".safetensors":
+            source = load_file(str(path))
+        else:
+            source = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(source, dict):
+                raise ValueError(f"{path} does not hold a state dict (got {type(source).__name__})")
+        target = self.backbone.state_dict()
+        renamed = {}
+        for key, value in source.items():
+            parts = key.split(".")
+            if parts[0] in ("layer1", "layer2", "layer3"):
+                # torchvision: layerN.<block>.<param>; here: layerN.blocks.<block>.<param>
+                renamed[".".join([parts[0], "blocks", *parts[1:]])] = value
+            elif parts[0] in ("conv1", "bn1"):
+                renamed[key] = value
+        if self.config.num_channels == 1 and "conv1.weight" in renamed and renamed["conv1.weight"].shape[1] == 3:
+            renamed["conv1.weight"] = renamed["conv1.weight"].sum(dim=1, keepdim=True)
+        missing = sorted(set(target) - set(renamed))
+        if missing:
+            raise ValueError(
+                f"{path} is not a torchvision ResNet34 state dict for this config: missing {len(missing)} keys, "
+                f"e.g. {', '.join(missing[:5])}"
+            )
+        mismatched = [
+            f"{key} {tuple(renamed[key].shape)} vs {tuple(target[key].shape)}"
+            for key in target
+            if renamed[key].shape != target[key].shape
+        ]
+        if mismatched:
+            raise ValueError(f"{path} has tensors of the wrong shape: {'; '.join(mismatched[:5])}")
+        self.backbone.load_state_dict({key: renamed[key] for key in target})
+
+    def _ctc_loss(self, logits: torch.Tensor, labels: torch.Tensor, output_lengths: torch.Tensor) -> torch.Tensor:
+        """CTC over float32 log-probabilities (no bf16/fp16 CTC kernels exist); -100 marks label padding."""
+        labels = labels.to(logits.device)
+        label_mask = labels != -100
+        log_probs = nn.functional.log_softmax(logits, dim=-1, dtype=torch.float32).transpose(0, 1)
+        # cuDNN's CTC needs all input lengths equal to T and labels on the CPU: use the native kernel.
+        with torch.backends.cudnn.flags(enabled=False):
+            return nn.functional.ctc_loss(
+                log_probs,
+                labels.masked_select(label_mask),
+                output_lengths,
+                label_mask.sum(-1),
+                blank=self.config.pad_token_id,
+                reduction=self.config.ctc_loss_reduction,
+                zero_infinity=self.config.ctc_zero_infinity,
+            )
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`, with an `AutoModel` entry added to the config's `auto_map`
+        so `AutoModel.from_pretrained(folder, trust_remote_code=True)` finds this class too."""
+        auto_map = dict(getattr(self.config, "auto_map", None) or {})
+        auto_map.setdefault("AutoModel", f"{Path(__file__).stem}.{type(self).__name__}")
+        self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def forward(
+        self,
+        pixel_values: torch.FloatTensor,
+        pixel_mask: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> StackMixHTROutput | tuple:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch, channels, height, width)`): lines in [0, 1],
+                left-aligned and padded on the right (see `StackMixHTRImageProcessor`).
+            pixel_mask (`torch.Tensor` of shape `(batch, width)`, *optional*): 1 for real image columns,
+                0 for padding; the real columns of a line come first.
+            labels (`torch.LongTensor` of shape `(batch, label_length)`, *optional*): target ids padded
+                with -100.
+
+        Returns:
+            [`StackMixHTROutput`] with logits `(batch, ceil(width / 8), vocab_size)`.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        pixel_lengths = None
+        if pixel_mask is not None:
+            pixel_lengths = pixel_mask.to(torch.long).sum(dim=-1)
+            pixel_values = pixel_values * (pixel_mask[:, None, None, :] != 0).to(pixel_values.dtype)
+
+        features, frame_lengths = self.backbone(pixel_values, pixel_lengths)
+        batch, channels, height, frames = features.shape
+        # Each column's channels x height features, averaged down to sequence_features.
+        sequence = self.feature_pool(features.permute(0, 3, 1, 2).reshape(batch * frames, 1, channels * height))
+        sequence = sequence.reshape(batch, frames, -1)
+
+        if frame_lengths is None:
+            output_lengths = torch.full((batch,), frames, dtype=torch.long, device=sequence.device)
+            hidden, _ = self.lstm(sequence)
+        else:
+            output_lengths = frame_lengths.clamp(min=1)
+            packed = nn.utils.rnn.pack_padded_sequence(
+                sequence, output_lengths.cpu(), batch_first=True, enforce_sorted=False
+            )
+            hidden, _ = self.lstm(packed)
+            hidden, _ = nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=frames)
+        logits = self.head(hidden)
+
+        loss = None
+        if labels is not None:
+            real = labels[labels != -100]
+            if real.numel() and (real.max() >= self.config.vocab_size or real.min() < 0):
+                raise ValueError(
+                    f"label ids must lie in [0, vocab_size={self.config.vocab_size}), "
+                    f"got ids from {real.min().item()} to {real.max().item()}"
+                )
+            if (real == self.config.pad_token_id).any():
+                raise ValueError(f"labels hold the blank id {self.config.pad_token_id}; pad labels with -100")
+            loss = self._ctc_loss(logits, labels, output_lengths)
+
+        if not return_dict:
+            output = (logits, output_lengths)
+            return ((loss,) + output) if loss is not None else output
+        return StackMixHTROutput(loss=loss, logits=logits, output_lengths=output_lengths)
+
+
+__all__ = ["StackMixHTRForCTC", "StackMixHTRPreTrainedModel", "StackMixHTROutput"]

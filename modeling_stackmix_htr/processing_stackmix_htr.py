@@ -1,0 +1,198 @@
+"""Processor: image processor + character CTC tokenizer + a named text-rules profile."""
+
+import itertools
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from transformers import ProcessorMixin, Wav2Vec2CTCTokenizer
+from transformers.image_processing_utils import BatchFeature
+
+from .image_processing_stackmix_htr import StackMixHTRImageProcessor
+from .text_rules import get_text_rules
+
+BLANK_TOKEN = "<pad>"
+UNKNOWN_TOKEN = "<unk>"
+WORD_DELIMITER = " "
+
+
+class OutOfVocabularyError(ValueError):
+    """A transcription holds characters the vocabulary does not have."""
+
+    def __init__(self, sample_id, characters: Sequence[str]):
+        self.sample_id = sample_id
+        self.characters = list(characters)
+        listed = ", ".join(f"{char!r} (U+{ord(char):04X})" for char in self.characters)
+        super().__init__(
+            f"sample {sample_id!r}: characters not in the vocabulary: {listed}; "
+            "extend the vocabulary or pass unknown_to_unk=True to map them to <unk>"
+        )
+
+
+class StackMixHTRProcessor(ProcessorMixin):
+    r"""
+    Bundles a [`StackMixHTRImageProcessor`], a character-level `Wav2Vec2CTCTokenizer`
+    (blank "<pad>" at id 0, word delimiter " ", case kept) and a text-rules profile
+    (see `text_rules.get_text_rules`), whose name is saved with the processor.
+
+    Targets go through the profile's `preprocess` before encoding; greedy decodes go
+    through its `postprocess`.
+    """
+
+    def __init__(self, image_processor=None, tokenizer=None, text_rules: str = "none"):
+        self.text_rules = text_rules
+        self._rules = get_text_rules(text_rules)
+        super().__init__(image_processor, tokenizer)
+
+    @classmethod
+    def from_texts(cls, texts: Sequence[str], text_rules: str = "none", **image_processor_kwargs):
+        """Build a processor whose vocabulary is the sorted character set of the preprocessed `texts`.
+
+        Ids: 0 = blank ("<pad>"), then the characters in sorted order, then "<unk>".
+        `image_processor_kwargs` go to [`StackMixHTRImageProcessor`].
+        """
+        rules = get_text_rules(text_rules)
+        characters = sorted(set(itertools.chain.from_iterable(rules.preprocess(text) for text in texts)))
+        vocab = {BLANK_TOKEN: 0, **{char: index + 1 for index, char in enumerate(characters)}}
+        vocab[UNKNOWN_TOKEN] = len(vocab)
+        with tempfile.TemporaryDirectory() as folder:
+            vocab_file = os.path.join(folder, "vocab.json")
+            with open(vocab_file, "w", encoding="utf-8") as handle:
+                json.dump(vocab, handle, ensure_ascii=False)
+            tokenizer = Wav2Vec2CTCTokenizer(
+                vocab_file,
+                bos_token=None,
+                eos_token=None,
+                unk_token=UNKNOWN_TOKEN,
+                pad_token=BLANK_TOKEN,
+                word_delimiter_token=WORD_DELIMITER,
+                do_lower_case=False,
+            )
+        return cls(StackMixHTRImageProcessor(**image_processor_kwargs), tokenizer, text_rules=text_rules)
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of CTC classes (the model's `vocab_size`)."""
+        return len(self.tokenizer.get_vocab())
+
+    @property
+    def blank_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+    def _vocab(self) -> dict[str, int]:
+        # The tokenizer builds a fresh dict on every get_vocab() call; decoding long batches reuses one.
+        vocab = getattr(self, "_cached_vocab", None)
+        if vocab is None:
+            vocab = self._cached_vocab = self.tokenizer.get_vocab()
+        return vocab
+
+    def encode_text(
+        self, texts: Sequence[str], sample_ids: Sequence | None = None, unknown_to_unk: bool = False
+    ) -> list[list[int]]:
+        """Preprocess each text with the text rules and map it to character ids.
+
+        Raises `OutOfVocabularyError` naming the sample (its id, or its index) and the
+        unknown characters, unless `unknown_to_unk` maps them to "<unk>".
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        if sample_ids is not None and len(sample_ids) != len(texts):
+            raise ValueError(f"got {len(sample_ids)} sample_ids for {len(texts)} texts")
+        vocab = self._vocab()
+        special = {BLANK_TOKEN, UNKNOWN_TOKEN}
+        unknown_id = vocab[UNKNOWN_TOKEN]
+        encoded = []
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                name = sample_ids[index] if sample_ids is not None else index
+                raise TypeError(f"sample {name!r}: expected a str transcription, got {type(text).__name__}")
+            text = self._rules.preprocess(text)
+            unknown = [char for char in dict.fromkeys(text) if char not in vocab or char in special]
+            if unknown and not unknown_to_unk:
+                raise OutOfVocabularyError(sample_ids[index] if sample_ids is not None else index, unknown)
+            encoded.append([unknown_id if char in unknown else vocab[char] for char in text])
+        return encoded
+
+    def __call__(
+        self,
+        images=None,
+        text: Sequence[str] | None = None,
+        sample_ids: Sequence | None = None,
+        unknown_to_unk: bool = False,
+        return_tensors: str | None = "pt",
+        **kwargs,
+    ) -> BatchFeature:
+        """
+        Returns `BatchFeature` with `pixel_values` (B, C, H, W) and `pixel_mask` (B, W) for
+        `images`, and `labels` (B, L) padded with -100 for `text`.
+        """
+        if images is None and text is None:
+            raise ValueError("give images, text or both")
+        if kwargs:
+            raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
+        data = {}
+        if images is not None:
+            data.update(self.image_processor(images, return_tensors=None, sample_ids=sample_ids))
+        if text is not None:
+            encoded = self.encode_text(text, sample_ids=sample_ids, unknown_to_unk=unknown_to_unk)
+            if images is not None and len(encoded) != len(data["pixel_values"]):
+                raise ValueError(f"got {len(data['pixel_values'])} images but {len(encoded)} texts")
+            labels = np.full((len(encoded), max(1, max(map(len, encoded)))), -100, dtype=np.int64)
+            for row, ids in enumerate(encoded):
+                labels[row, : len(ids)] = ids
+            data["labels"] = labels
+        return BatchFeature(data, tensor_type=return_tensors)
+
+    def _ids_to_text(self, ids) -> str:
+        tokens = self.tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+        return self._rules.postprocess("".join(tokens))
+
+    def batch_decode(self, logits_or_ids, output_lengths=None, **kwargs) -> list[str]:
+        """Greedy CTC decoding.
+
+        Args:
+            logits_or_ids: logits `(B, T, V)` (tensor or array; argmax is taken) or frame ids `(B, T)`.
+            output_lengths: valid frames per sample `(B,)` (the model's `output_lengths`); frames
+                beyond are ignored. All frames when None.
+
+        Repeats collapse, blanks drop, whitespace collapses and the text rules' `postprocess` applies.
+        """
+        if kwargs:
+            raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
+        ids = self._as_numpy(logits_or_ids)
+        if ids.dtype.kind == "f":
+            if ids.ndim != 3:
+                raise ValueError(f"logits must have shape (batch, frames, vocab), got {ids.shape}")
+            ids = ids.argmax(-1)
+        if ids.ndim == 1:
+            ids = ids[None]
+        lengths = None if output_lengths is None else self._as_numpy(output_lengths).reshape(-1)
+        texts = []
+        for row, frames in enumerate(ids):
+            if lengths is not None:
+                frames = frames[: int(lengths[row])]
+            collapsed = [key for key, _ in itertools.groupby(frames.tolist()) if key != self.blank_id]
+            texts.append(self._ids_to_text(collapsed))
+        return texts
+
+    def decode_labels(self, labels) -> list[str]:
+        """Turn label rows `(B, L)` padded with -100 back into (preprocessed) target texts, without collapsing."""
+        labels = self._as_numpy(labels)
+        return [self._ids_to_text([i for i in row.tolist() if i >= 0 and i != self.blank_id]) for row in labels]
+
+    @staticmethod
+    def _as_numpy(values) -> np.ndarray:
+        if isinstance(values, torch.Tensor):
+            values = values.detach().float() if values.dtype == torch.bfloat16 else values.detach()
+            return values.cpu().numpy()
+        return np.asarray(values)
+
+    @property
+    def model_input_names(self):
+        return self.image_processor.model_input_names
+
+
+__all__ = ["StackMixHTRProcessor", "OutOfVocabularyError"]

@@ -1,0 +1,118 @@
+"""A saved folder must load with trust_remote_code=True where the package cannot be imported."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import pipeline
+
+from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRProcessor
+
+CHILD = textwrap.dedent(
+    """
+    import importlib.abc
+    import json
+    import sys
+
+    class BlockPackage(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "modeling_stackmix_htr" or name.startswith("modeling_stackmix_htr."):
+                raise ImportError(f"{name} is blocked in this process")
+
+    sys.meta_path.insert(0, BlockPackage())
+    try:
+        import modeling_stackmix_htr
+    except ImportError:
+        pass
+    else:
+        raise SystemExit("the package was importable")
+
+    import numpy as np
+    import torch
+    from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForCTC, AutoProcessor, pipeline
+
+    model_dir, pipeline_dir, work = sys.argv[1:4]
+    expected = json.load(open(f"{work}/expected.json"))
+    config = AutoConfig.from_pretrained(model_dir, trust_remote_code=True)
+    assert config.model_type == "stackmix_htr" and config.stage_channels == [8, 16, 32]
+    processor = AutoProcessor.from_pretrained(model_dir, trust_remote_code=True)
+    assert type(processor).__name__ == "StackMixHTRProcessor" and processor.text_rules == "bentham"
+    image_processor = AutoImageProcessor.from_pretrained(model_dir, trust_remote_code=True)
+    assert type(image_processor).__name__ == "StackMixHTRImageProcessor"
+
+    inputs = processor(images=expected["images"], text=expected["texts"])
+    assert np.array_equal(inputs["pixel_values"].numpy(), np.load(f"{work}/pixel_values.npy"))
+    assert inputs["labels"].tolist() == expected["labels"]
+    for auto_class in (AutoModelForCTC, AutoModel):
+        model = auto_class.from_pretrained(model_dir, trust_remote_code=True).eval()
+        assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
+        with torch.no_grad():
+            output = model(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"])
+        np.testing.assert_allclose(output.logits.numpy(), np.load(f"{work}/logits.npy"), atol=1e-6, rtol=1e-6)
+    assert processor.batch_decode(output.logits, output_lengths=output.output_lengths) == expected["decoded"]
+
+    recognizer = pipeline(model=pipeline_dir, trust_remote_code=True)
+    assert type(recognizer).__name__ == "HandwritingRecognitionPipeline"
+    results = recognizer(expected["images"])
+    assert [r["text"] for r in results] == [r["text"] for r in expected["pipeline"]]
+    np.testing.assert_allclose([r["score"] for r in results], [r["score"] for r in expected["pipeline"]], atol=1e-6)
+    assert not any(name.split(".")[0] == "modeling_stackmix_htr" for name in sys.modules)
+    print("remote code OK")
+    """
+)
+
+
+def test_saved_folder_loads_with_trust_remote_code_without_the_package(tmp_path):
+    texts = ["Abc , de", "ed cba"]
+    processor = StackMixHTRProcessor.from_texts(texts, text_rules="bentham", image_height=32, max_width=256)
+    torch.manual_seed(0)
+    model = StackMixHTRForCTC(StackMixHTRConfig.from_preset("tiny", vocab_size=processor.vocab_size)).eval()
+    model_dir, pipeline_dir, work = tmp_path / "model", tmp_path / "pipeline", tmp_path / "work"
+    work.mkdir()
+    model.save_pretrained(model_dir)
+    processor.save_pretrained(model_dir)
+    for module in ("modeling", "configuration", "processing", "image_processing"):
+        assert (model_dir / f"{module}_stackmix_htr.py").is_file()
+    assert (model_dir / "text_rules.py").is_file()
+
+    rng = np.random.default_rng(0)
+    images = []
+    for index, width in enumerate((70, 180)):
+        path = work / f"line{index}.png"
+        Image.fromarray(rng.integers(0, 256, (30, width), dtype=np.uint8)).save(path)
+        images.append(str(path))
+    inputs = processor(images=images, text=texts)
+    with torch.no_grad():
+        output = model(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"])
+    np.save(work / "pixel_values.npy", inputs["pixel_values"].numpy())
+    np.save(work / "logits.npy", output.logits.numpy())
+
+    recognizer = pipeline("handwriting-recognition", model=str(model_dir))
+    recognizer.save_pretrained(pipeline_dir)
+    assert (pipeline_dir / "pipeline_stackmix_htr.py").is_file()
+    expected = {
+        "images": images,
+        "texts": texts,
+        "labels": inputs["labels"].tolist(),
+        "decoded": processor.batch_decode(output.logits, output_lengths=output.output_lengths),
+        "pipeline": recognizer(images),
+    }
+    (work / "expected.json").write_text(json.dumps(expected))
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    env.pop("PYTHONPATH", None)
+    completed = subprocess.run(
+        [sys.executable, "-c", CHILD, str(model_dir), str(pipeline_dir), str(work)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert "remote code OK" in completed.stdout
