@@ -1,0 +1,79 @@
+"""Command line: `python -m data_builders <name> --raw RAW_DIR --out OUT_DIR [options]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .build import BUILDERS, build, get_source
+from .records import InvalidInputError
+from .writer import DEFAULT_MAX_SHARD_MB
+
+COMMON_OPTIONS = ("raw", "out", "overwrite", "skip_invalid", "max_shard_mb", "push_to_hub", "private", "no_progress", "name")
+
+
+def _add_common_arguments(parser: argparse.ArgumentParser, needs_raw: bool) -> None:
+    if needs_raw:
+        parser.add_argument("--raw", type=Path, required=True, help="folder of the official download")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (Parquet shards + README.md)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT folder (atomically)")
+    parser.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="leave out invalid samples (missing/corrupt image, empty text, ...) and record them in the card "
+        "instead of stopping",
+    )
+    parser.add_argument(
+        "--max-shard-mb", type=float, default=DEFAULT_MAX_SHARD_MB, help="largest Parquet shard, in MB of payload"
+    )
+    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the built folder to this Hub dataset repo")
+    parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m data_builders",
+        description="Build a Hugging Face dataset (Parquet shards + dataset card) from a handwriting dataset "
+        "as its official source ships it.",
+    )
+    subparsers = parser.add_subparsers(dest="name", required=True, metavar="NAME")
+    for name in BUILDERS:
+        source = get_source(name)
+        first_line = (source.__doc__ or name).strip().splitlines()[0]
+        sub = subparsers.add_parser(name, help=first_line, description=source.__doc__,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_common_arguments(sub, source.INFO.needs_raw)
+        if hasattr(source, "add_arguments"):
+            source.add_arguments(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = vars(make_parser().parse_args(argv))
+    options = {key: value for key, value in args.items() if key not in COMMON_OPTIONS}
+    try:
+        report = build(
+            args["name"],
+            args.get("raw"),
+            args["out"],
+            overwrite=args["overwrite"],
+            skip_invalid=args["skip_invalid"],
+            max_shard_mb=args["max_shard_mb"],
+            push_to_hub=args["push_to_hub"],
+            private=args["private"],
+            progress=not args["no_progress"],
+            **options,
+        )
+    except (InvalidInputError, FileExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    counts = ", ".join(f"{split} {count}" for split, count in report.counts.items())
+    skipped = f"; skipped {report.num_skipped} invalid" if report.num_skipped else ""
+    print(f"wrote {args['out']}: {counts}{skipped}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""What a source module yields, what it declares about itself, and helpers for reading raw files."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Union
+
+SPLITS = ("train", "validation", "test")
+
+# Stage names used by the official downloads and by marking.csv files, mapped to split names.
+STAGE_TO_SPLIT = {
+    "train": "train",
+    "training": "train",
+    "valid": "validation",
+    "val": "validation",
+    "validation": "validation",
+    "test": "test",
+}
+
+
+class InvalidInputError(ValueError):
+    """The raw data is not usable as given (a missing file, a bad format, invalid samples)."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a source module declares about the data it reads (goes into the dataset card)."""
+
+    name: str
+    pretty_name: str
+    text_rules: str
+    homepage: str
+    license: str
+    citation: str
+    description: str
+    license_terms: str | None = None  # for license "other": the terms in words (card body)
+    language: tuple[str, ...] = ()
+    metadata_columns: tuple[str, ...] = ()
+    needs_raw: bool = True
+
+
+@dataclass
+class Record:
+    """One line sample: `image` is a path to an encoded image file or the encoded bytes themselves."""
+
+    sample_id: str
+    split: str
+    text: str
+    image: Union[Path, bytes]
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A sample the source could not turn into a record; `problem` groups samples in messages."""
+
+    sample_id: str
+    problem: str
+    detail: str = ""
+
+
+@dataclass
+class Excluded:
+    """Samples that exist in the raw data but belong to no split (reported in the card, not an error)."""
+
+    count: int
+    reason: str
+
+
+SourceItem = Union[Record, Invalid, Excluded]
+
+
+def stage_to_split(stage: str) -> str | None:
+    return STAGE_TO_SPLIT.get(stage.strip().lower())
+
+
+def require_file(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise InvalidInputError(f"{what} not found: {path}")
+    return path
+
+
+def require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise InvalidInputError(f"{what} not found: {path}")
+    return path
+
+
+def read_text_file(path: Path) -> str:
+    """Whole file as UTF-8 (a BOM is dropped); raises UnicodeDecodeError for other encodings."""
+    return path.read_bytes().decode("utf-8-sig")
+
+
+def iter_utf8_lines(path: Path) -> Iterator[tuple[int, str | None, bytes]]:
+    """Yield (line number, decoded line or None when not UTF-8, raw bytes) for every line.
+
+    Decoding line by line lets a single badly encoded transcription be reported (and skipped)
+    by its sample id instead of failing the whole file.
+    """
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            raw = raw.rstrip(b"\r\n")
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield number, raw.decode("utf-8"), raw
+            except UnicodeDecodeError:
+                yield number, None, raw
+
+
+def undecodable_line(raw: bytes, number: int, path: Path) -> Invalid:
+    """An Invalid for a line that is not UTF-8, named by its first token (the id in line-based formats)."""
+    token = raw.split(maxsplit=1)[0].decode("utf-8", "replace") if raw.strip() else ""
+    return Invalid(token or f"{path.name}:{number}", "text not UTF-8", f"{path}:{number}")
+
+
+def iter_csv_rows(path: Path, required_columns: tuple[str, ...]) -> Iterator[dict]:
+    """Rows of a UTF-8 CSV file as dicts, read lazily, after checking the required columns."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            missing = [column for column in required_columns if column not in (reader.fieldnames or [])]
+            if missing:
+                raise InvalidInputError(f"{path} lacks the column(s) {missing}; found {reader.fieldnames}")
+            yield from reader
+    except UnicodeDecodeError as error:
+        raise InvalidInputError(f"{path} is not UTF-8 text ({error}); re-save it as UTF-8") from error
+
+
+def read_id_list(path: Path) -> list[str]:
+    """Ids listed one per row (blank rows and surrounding whitespace ignored)."""
+    try:
+        text = read_text_file(path)
+    except UnicodeDecodeError as error:
+        raise InvalidInputError(f"{path} is not UTF-8 text ({error})") from error
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def split_lists_to_map(lists: dict[str, list[Path]]) -> dict[str, str]:
+    """Map every listed id to its split; an id listed in two different splits is an error."""
+    id_to_split: dict[str, str] = {}
+    conflicts = []
+    for split, paths in lists.items():
+        for path in paths:
+            for sample_id in read_id_list(require_file(path, f"{split} split list")):
+                previous = id_to_split.setdefault(sample_id, split)
+                if previous != split:
+                    conflicts.append(f"{sample_id} ({previous}, {split})")
+    if conflicts:
+        raise InvalidInputError(
+            f"{len(conflicts)} id(s) appear in more than one split list: {', '.join(conflicts[:5])}"
+        )
+    return id_to_split

@@ -1,0 +1,293 @@
+"""The one writer every source goes through: validation, Parquet shards, the card, atomic publishing.
+
+A built folder is exactly what `push_to_hub` uploads:
+
+    OUT_DIR/README.md                                   dataset card (YAML `configs`, `text_rules`)
+    OUT_DIR/data/{split}-{i:05d}-of-{n:05d}.parquet     image bytes embedded, features in the schema
+
+Records stream through: each split keeps an open `pyarrow.parquet.ParquetWriter` and a small
+buffer of rows, so memory does not grow with the dataset size.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+import warnings
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+from tqdm.auto import tqdm
+
+from .card import write_card
+from .records import SPLITS, Excluded, InvalidInputError, Invalid, Record, SourceInfo, SourceItem
+
+DEFAULT_MAX_SHARD_MB = 256
+ROWS_PER_ROW_GROUP = 100  # small row groups keep streaming reads light
+MAX_IDS_IN_MESSAGE = 5
+IMAGE_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+
+def dataset_features(info: SourceInfo) -> datasets.Features:
+    columns = {
+        "sample_id": datasets.Value("string"),
+        "image": datasets.Image(),
+        "text": datasets.Value("string"),
+    }
+    columns.update({name: datasets.Value("string") for name in info.metadata_columns})
+    return datasets.Features(columns)
+
+
+def read_image_file(path: Path) -> bytes:
+    return Path(path).read_bytes()
+
+
+def inspect_image(data: bytes) -> tuple[int, int, str]:
+    """Fully decode the image (a truncated file only fails on load); return (width, height, format)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return image.width, image.height, (image.format or "png").lower()
+
+
+@dataclass
+class BuildReport:
+    """What a build wrote; rendered into the dataset card."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {split: 0 for split in SPLITS})
+    char_counts: dict[str, Counter] = field(default_factory=lambda: {split: Counter() for split in SPLITS})
+    skipped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    excluded: list[Excluded] = field(default_factory=list)
+    num_shards: dict[str, int] = field(default_factory=dict)
+    min_size: tuple[int, int] | None = None
+    max_size: tuple[int, int] | None = None
+
+    def add_image_size(self, width: int, height: int) -> None:
+        if self.min_size is None:
+            self.min_size, self.max_size = (width, height), (width, height)
+            return
+        self.min_size = (min(self.min_size[0], width), min(self.min_size[1], height))
+        self.max_size = (max(self.max_size[0], width), max(self.max_size[1], height))
+
+    @property
+    def num_skipped(self) -> int:
+        return sum(len(ids) for ids in self.skipped.values())
+
+
+class _SplitShardWriter:
+    """Writes one split's rows into numbered shards of at most `max_shard_bytes` of payload."""
+
+    def __init__(self, data_dir: Path, split: str, schema: pa.Schema, max_shard_bytes: int):
+        self.data_dir, self.split, self.schema = data_dir, split, schema
+        self.max_shard_bytes = max_shard_bytes
+        self.shard_paths: list[Path] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._rows: list[dict] = []
+        self._shard_bytes = 0
+
+    def add(self, row: dict, payload_bytes: int) -> None:
+        if self._writer is not None and self._shard_bytes + payload_bytes > self.max_shard_bytes:
+            self._close_shard()
+        if self._writer is None:
+            self._open_shard()
+        self._rows.append(row)
+        self._shard_bytes += payload_bytes
+        if len(self._rows) >= ROWS_PER_ROW_GROUP:
+            self._flush()
+
+    def close(self) -> list[Path]:
+        self._close_shard()
+        return self.shard_paths
+
+    def _open_shard(self) -> None:
+        path = self.data_dir / f"{self.split}-{len(self.shard_paths):05d}.partial"
+        self.shard_paths.append(path)
+        self._writer = pq.ParquetWriter(path, self.schema)
+        self._shard_bytes = 0
+
+    def _flush(self) -> None:
+        if self._rows:
+            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self.schema))
+            self._rows = []
+
+    def _close_shard(self) -> None:
+        if self._writer is not None:
+            self._flush()
+            self._writer.close()
+            self._writer = None
+
+
+def _invalid_error(info: SourceInfo, skipped: dict[str, list[str]]) -> InvalidInputError:
+    total = sum(len(ids) for ids in skipped.values())
+    lines = [f"{total} invalid sample(s) in the {info.name} raw data:"]
+    for problem, ids in skipped.items():
+        shown = ", ".join(ids[:MAX_IDS_IN_MESSAGE])
+        more = f", ... ({len(ids) - MAX_IDS_IN_MESSAGE} more)" if len(ids) > MAX_IDS_IN_MESSAGE else ""
+        lines.append(f"  - {problem} ({len(ids)}): {shown}{more}")
+    lines.append(
+        "Fix the raw data, or pass --skip-invalid (skip_invalid=True) to leave these samples out; "
+        "the dataset card then records how many were skipped and why."
+    )
+    return InvalidInputError("\n".join(lines))
+
+
+def _validate(record: Record, seen_ids: set[str]) -> tuple[Invalid | None, bytes | None, tuple | None]:
+    """Check one record; return (problem, image bytes, (width, height, format))."""
+    if record.split not in SPLITS:
+        return Invalid(record.sample_id, "unknown split", record.split), None, None
+    if record.sample_id in seen_ids:
+        return Invalid(record.sample_id, "duplicate sample_id"), None, None
+    if not record.text or not record.text.strip():
+        return Invalid(record.sample_id, "empty transcription"), None, None
+    if isinstance(record.image, bytes):
+        data = record.image
+    else:
+        try:
+            data = read_image_file(record.image)
+        except FileNotFoundError:
+            return Invalid(record.sample_id, "image file missing", str(record.image)), None, None
+    try:
+        size = inspect_image(data)
+    except IMAGE_DECODE_ERRORS as error:
+        return Invalid(record.sample_id, "unreadable image", f"{record.image}: {error}"), None, None
+    return None, data, size
+
+
+def _consume(
+    info: SourceInfo,
+    items: Iterable[SourceItem],
+    writers: dict[str, _SplitShardWriter],
+    report: BuildReport,
+    progress: bool,
+    total: int | None,
+) -> None:
+    """Validate every item and hand the valid rows to their split's writer."""
+    seen_ids: set[str] = set()
+    with tqdm(total=total, desc=f"building {info.name}", unit=" lines", disable=not progress) as bar:
+        for item in items:
+            if isinstance(item, Excluded):
+                report.excluded.append(item)
+                continue
+            if isinstance(item, Record):
+                problem, data, size = _validate(item, seen_ids)
+            else:
+                problem = item
+            bar.update(1)
+            if problem is not None:
+                report.skipped[problem.problem].append(problem.sample_id)
+                continue
+            seen_ids.add(item.sample_id)
+            width, height, image_format = size
+            name = item.image.name if isinstance(item.image, Path) else f"{item.sample_id}.{image_format}"
+            row = {"sample_id": item.sample_id, "image": {"bytes": data, "path": name}, "text": item.text}
+            row.update({column: item.metadata.get(column) for column in info.metadata_columns})
+            writers[item.split].add(row, len(data) + len(item.text.encode("utf-8")))
+            report.counts[item.split] += 1
+            report.char_counts[item.split].update(item.text)
+            report.add_image_size(width, height)
+
+
+def _write_shards(
+    info: SourceInfo,
+    items: Iterable[SourceItem],
+    data_dir: Path,
+    max_shard_bytes: int,
+    progress: bool,
+    total: int | None,
+) -> BuildReport:
+    schema = dataset_features(info).arrow_schema
+    writers = {split: _SplitShardWriter(data_dir, split, schema, max_shard_bytes) for split in SPLITS}
+    report = BuildReport()
+    try:
+        _consume(info, items, writers, report, progress, total)
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()  # a generator source releases its files or worker pool now, also on error
+    for split, writer in writers.items():
+        partial_paths = writer.close()
+        report.num_shards[split] = len(partial_paths)
+        for index, partial in enumerate(partial_paths):
+            partial.rename(data_dir / f"{split}-{index:05d}-of-{len(partial_paths):05d}.parquet")
+    return report
+
+
+def _looks_like_built_dataset(path: Path) -> bool:
+    return (path / "README.md").is_file() and (path / "data").is_dir()
+
+
+def check_output_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse early (before any work) when OUT_DIR exists and may not be replaced."""
+    if not out_dir.exists():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{out_dir} already exists; pass --overwrite (overwrite=True) to replace it")
+    if not out_dir.is_dir() or (any(out_dir.iterdir()) and not _looks_like_built_dataset(out_dir)):
+        raise FileExistsError(
+            f"{out_dir} exists and is not a dataset built by data_builders (no README.md and data/); "
+            "refusing to replace it: choose another --out"
+        )
+
+
+def _publish(tmp_dir: Path, out_dir: Path) -> None:
+    """Move the finished build into place; an old OUT_DIR is removed only once the new one is complete."""
+    if not out_dir.exists():
+        os.replace(tmp_dir, out_dir)
+        return
+    old_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+    os.replace(out_dir, old_dir / out_dir.name)
+    try:
+        os.replace(tmp_dir, out_dir)
+    except BaseException:
+        os.replace(old_dir / out_dir.name, out_dir)
+        raise
+    finally:
+        shutil.rmtree(old_dir, ignore_errors=True)
+
+
+def write_dataset(
+    info: SourceInfo,
+    items: Iterable[SourceItem],
+    out_dir: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    skip_invalid: bool = False,
+    max_shard_mb: float = DEFAULT_MAX_SHARD_MB,
+    progress: bool = True,
+    total: int | None = None,
+    options: dict | None = None,
+) -> BuildReport:
+    """Validate and write `items` into OUT_DIR atomically; return what was written.
+
+    Invalid samples stop the build with an `InvalidInputError` that lists them, unless
+    `skip_invalid` is set, in which case they are left out and recorded in the card.
+    """
+    out_dir = Path(out_dir).absolute()
+    check_output_dir(out_dir, overwrite)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        data_dir = tmp_dir / "data"
+        data_dir.mkdir()
+        max_shard_bytes = max(1, int(max_shard_mb * 1024 * 1024))
+        report = _write_shards(info, items, data_dir, max_shard_bytes, progress, total)
+        if report.skipped and not skip_invalid:
+            raise _invalid_error(info, report.skipped)
+        if sum(report.counts.values()) == 0:
+            raise InvalidInputError(f"the {info.name} raw data gave no usable samples")
+        write_card(tmp_dir, info, report, dataset_features(info), options or {})
+        tmp_dir.chmod(0o755)  # mkdtemp creates it private; a published dataset is readable like any folder
+        _publish(tmp_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return report
