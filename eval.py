@@ -1,0 +1,488 @@
+"""Score StackMix-HTR checkpoints on a dataset split.
+
+Every checkpoint (a `save_pretrained` folder) transcribes the split with greedy CTC
+decoding; CER, WER and string accuracy are computed with the local `evaluate` modules in
+`metrics/`, both on the texts as they are and "as ASR" (lower-cased, punctuation removed).
+References are the raw dataset texts; predictions go through the checkpoint's text rules
+(the processor's `batch_decode` applies them).
+
+    python eval.py --model runs/seed1/best_cer runs/seed2/best_cer \
+        --dataset data/saintgall --split test --output_dir eval/saintgall
+
+Outputs in `--output_dir` (each written atomically, only after everything was scored):
+    results.json               per-checkpoint metrics, their mean and std, throughput, OOV counts
+    predictions/<name>.csv     sample_id,reference,prediction,cer
+    summary.md                 the tables plus the worst lines of each checkpoint
+
+Rates are fractions in results.json and percentages in summary.md and model cards. The
+std across checkpoints is the population std (ddof=0), so one checkpoint gives 0. A line's
+CER in the CSV is its edit distance over its reference length (inf for a non-empty
+prediction of an empty reference). lines/s is end-to-end: image decoding, resizing, the
+forward pass and CTC decoding. Reference characters a checkpoint cannot emit are counted
+(`oov` in results.json) and simply scored as errors.
+
+With `--write_model_card` each checkpoint's README.md gets the six metrics as model-index
+results (as the Hub shows them); results of an earlier run on the same dataset, config,
+split and metric are replaced, the rest of the card is kept.
+"""
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import evaluate
+import numpy as np
+import torch
+from huggingface_hub import EvalResult
+from huggingface_hub import ModelCard
+from huggingface_hub import ModelCardData
+from torch.utils.data import DataLoader
+from transformers import AutoModelForCTC
+from transformers import AutoProcessor
+
+from metrics import line_cer
+from metrics import load_metric
+from modeling_stackmix_htr import StackMixHTRForCTC  # importing the package registers the Auto classes
+from modeling_stackmix_htr import StackMixHTRProcessor
+from modeling_stackmix_htr import get_text_rules
+
+METRIC_KEYS = ("cer", "wer", "acc", "cer_asr", "wer_asr", "acc_asr")
+METRIC_LABELS = {
+    "cer": "CER",
+    "wer": "WER",
+    "acc": "String accuracy",
+    "cer_asr": "CER (as ASR)",
+    "wer_asr": "WER (as ASR)",
+    "acc_asr": "String accuracy (as ASR)",
+}
+# metric key -> (model-index metric type, whether it is scored as ASR)
+MODEL_INDEX_METRICS = {
+    "cer": ("cer", False),
+    "wer": ("wer", False),
+    "acc": ("accuracy", False),
+    "cer_asr": ("cer", True),
+    "wer_asr": ("wer", True),
+    "acc_asr": ("accuracy", True),
+}
+STD_DDOF = 0
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+class EvaluationError(Exception):
+    """An input that cannot be evaluated (checkpoint, dataset or output folder); the message says why."""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Score StackMix-HTR checkpoints (CER, WER, string accuracy, also 'as ASR') on a dataset split.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--model", nargs="+", required=True, help="checkpoint folders (save_pretrained output)")
+    parser.add_argument("--dataset", required=True, help="dataset folder (Parquet + README.md) or Hub dataset id")
+    parser.add_argument("--dataset_config", default=None, help="dataset configuration name")
+    parser.add_argument("--split", default="test", help="split to score")
+    parser.add_argument("--output_dir", required=True, help="where results.json, summary.md and predictions go")
+    parser.add_argument("--max_eval_samples", type=int, default=None, help="score only the first N lines")
+    parser.add_argument("--batch_size", type=int, default=16, help="lines per forward pass")
+    parser.add_argument("--num_workers", type=int, default=0, help="DataLoader workers for decoding and resizing")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
+    parser.add_argument("--num_worst_lines", type=int, default=20, help="worst lines (by CER) listed in summary.md")
+    parser.add_argument(
+        "--write_model_card",
+        action="store_true",
+        help="also write the metrics into each checkpoint's README.md as model-index results",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace results already in --output_dir")
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error("--batch_size must be at least 1")
+    if args.max_eval_samples is not None and args.max_eval_samples < 1:
+        parser.error("--max_eval_samples must be at least 1")
+    return args
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+@dataclass
+class Checkpoint:
+    name: str
+    path: str
+    model: StackMixHTRForCTC
+    processor: StackMixHTRProcessor
+
+
+def checkpoint_names(paths: list[str]) -> list[str]:
+    """Shortest unique trailing path parts: ["a/best", "b/best"] -> ["a/best", "b/best"], ["a/best"] -> ["best"]."""
+    parts = [Path(os.path.normpath(path)).parts for path in paths]
+    if len(set(parts)) != len(parts):
+        raise EvaluationError(f"the same checkpoint is given twice: {paths}")
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    raise AssertionError("distinct paths always have distinct suffixes")
+
+
+def load_checkpoint(path: str, name: str) -> Checkpoint:
+    """Load model and processor; any problem becomes an EvaluationError naming `path`."""
+    local = Path(path)
+    if local.is_dir():
+        config_file = local / "config.json"
+        if not config_file.is_file():
+            raise EvaluationError(f"checkpoint {path}: config.json is missing")
+        try:
+            json.loads(config_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise EvaluationError(f"checkpoint {path}: config.json is not valid JSON ({error})") from error
+    elif local.exists():
+        raise EvaluationError(f"checkpoint {path}: not a directory")
+    elif not _REPO_ID.match(path):
+        raise EvaluationError(f"checkpoint {path}: directory not found")
+    try:
+        model, loading_info = AutoModelForCTC.from_pretrained(path, output_loading_info=True)
+        processor = AutoProcessor.from_pretrained(path)
+    except Exception as error:  # transformers, safetensors and the Hub raise many different types
+        where = "" if local.is_dir() else " (no such local directory; tried the Hub)"
+        raise EvaluationError(f"checkpoint {path}{where}: cannot be loaded: {type(error).__name__}: {error}") from error
+    incomplete = {kind: keys for kind, keys in loading_info.items() if kind != "error_msgs" and keys}
+    if incomplete or loading_info.get("error_msgs"):
+        raise EvaluationError(f"checkpoint {path}: weights do not match the model: {incomplete or loading_info}")
+    if processor.vocab_size != model.config.vocab_size:
+        raise EvaluationError(
+            f"checkpoint {path}: the processor has {processor.vocab_size} classes but the model "
+            f"{model.config.vocab_size}"
+        )
+    return Checkpoint(name=name, path=path, model=model, processor=processor)
+
+
+def load_split(dataset: str, config: str | None, split: str, max_samples: int | None) -> datasets.Dataset:
+    """`split` of a dataset folder or Hub dataset, checked for the columns eval needs and for emptiness."""
+    where = f"dataset {dataset}" + (f" (config {config})" if config else "")
+    try:
+        # Through the builder: load_dataset cannot tell an empty split from a wrong instruction.
+        builder = datasets.load_dataset_builder(dataset, config)
+        builder.download_and_prepare()
+    except Exception as error:  # missing folder, unknown config, unreadable shards
+        raise EvaluationError(f"{where}: cannot be loaded: {type(error).__name__}: {error}") from error
+    sizes = {name: info.num_examples for name, info in (builder.info.splits or {}).items()}
+    if split not in sizes:
+        raise EvaluationError(f"{where}: no split {split!r}; available: {sorted(sizes)}")
+    if sizes[split] == 0:
+        raise EvaluationError(f"{where}, split {split!r}: the split is empty (0 samples)")
+    data = builder.as_dataset(split=split)
+    missing = {"image", "text"} - set(data.column_names)
+    if missing:
+        raise EvaluationError(f"{where}, split {split!r}: missing column(s) {sorted(missing)}; has {data.column_names}")
+    if max_samples is not None:
+        data = data.select(range(min(max_samples, len(data))))
+    return data
+
+
+# ----------------------------------------------------------------------------- inference
+
+
+class _ImageCollator:
+    """DataLoader collate: a list of rows -> processor inputs (runs in the workers)."""
+
+    def __init__(self, processor):
+        self.processor = processor
+
+    def __call__(self, rows: list[dict]):
+        return self.processor(images=[row["image"] for row in rows], return_tensors="pt")
+
+
+def transcribe(checkpoint: Checkpoint, data: datasets.Dataset, batch_size: int, num_workers: int, device: str):
+    """Greedy transcription of every line of `data`.
+
+    Returns:
+        (predictions, seconds): one post-processed string per line, and the wall time of the
+        whole loop (image decoding, resizing, forward pass and CTC decoding).
+    """
+    model = checkpoint.model.to(device).eval()
+    loader = DataLoader(
+        data.select_columns(["image"]),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        collate_fn=_ImageCollator(checkpoint.processor),
+    )
+    predictions = []
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for batch in loader:
+            outputs = model(pixel_values=batch["pixel_values"].to(device), pixel_mask=batch["pixel_mask"].to(device))
+            # Frames past a line's valid length saw only padding; output_lengths drops them.
+            predictions.extend(
+                checkpoint.processor.batch_decode(outputs.logits.cpu(), output_lengths=outputs.output_lengths.cpu())
+            )
+    seconds = time.perf_counter() - start
+    checkpoint.model.to("cpu")
+    return predictions, seconds
+
+
+def count_out_of_vocabulary(references: list[str], processor) -> dict:
+    """Characters the checkpoint can never emit: those of the reference after the text rules'
+    `preprocess` (the form the model was trained on) that are not in its vocabulary. They are
+    not removed from the references; they simply count as errors."""
+    vocabulary = set(processor.tokenizer.get_vocab())
+    rules = get_text_rules(processor.text_rules)
+    characters = Counter()
+    lines = 0
+    for reference in references:
+        unknown = [char for char in rules.preprocess(reference) if char not in vocabulary]
+        lines += bool(unknown)
+        characters.update(unknown)
+    return {"lines": lines, "characters": dict(characters.most_common()), "total_characters": sum(characters.values())}
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def load_metric_suite() -> evaluate.CombinedEvaluations:
+    """CER, WER and string accuracy combined, so one compute call gives all three."""
+    return evaluate.combine([load_metric(name) for name in ("cer", "wer", "string_accuracy")])
+
+
+def score(predictions: list[str], references: list[str], scorers) -> dict[str, float]:
+    """The six metrics of METRIC_KEYS with the local evaluate modules."""
+    results = {}
+    for suffix, as_asr in (("", False), ("_asr", True)):
+        values = scorers.compute(predictions=predictions, references=references, as_asr=as_asr)
+        results[f"cer{suffix}"] = values["cer"]
+        results[f"wer{suffix}"] = values["wer"]
+        results[f"acc{suffix}"] = values["string_accuracy"]
+    return results
+
+
+def aggregate(per_checkpoint: dict[str, dict], keys) -> tuple[dict, dict]:
+    """Mean and population std (ddof=STD_DDOF) of each key across checkpoints."""
+    table = {key: np.array([results[key] for results in per_checkpoint.values()], dtype=np.float64) for key in keys}
+    mean = {key: float(values.mean()) for key, values in table.items()}
+    std = {key: float(values.std(ddof=STD_DDOF)) for key, values in table.items()}
+    return mean, std
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+        os.replace(tmp_name, path)
+    except BaseException:
+        os.unlink(tmp_name)
+        raise
+
+
+def predictions_file_name(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "__", name) + ".csv"
+
+
+def predictions_csv(sample_ids, references, predictions, line_cers) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+    writer.writerow(["sample_id", "reference", "prediction", "cer"])
+    for row in zip(sample_ids, references, predictions, line_cers):
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def _cell(text: str) -> str:
+    """Text inside a Markdown table cell: pipes escaped, whitespace made visible as one line."""
+    return "`" + text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\n", " ") + "`"
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def summary_markdown(args, results: dict, worst_lines: dict[str, list[tuple]]) -> str:
+    header = "| checkpoint | " + " | ".join(f"{METRIC_LABELS[key]} %" for key in METRIC_KEYS) + " | lines/s |"
+    rule = "|---" * (len(METRIC_KEYS) + 2) + "|"
+    config = f" ({args.dataset_config})" if args.dataset_config else ""
+    lines = [
+        f"# Evaluation on {args.dataset}{config}, split `{args.split}`",
+        "",
+        f"{results['n_samples']} lines, {len(results['checkpoints'])} checkpoint(s). Rates in percent; "
+        "\"as ASR\" = lower-cased, punctuation removed, whitespace collapsed on both sides.",
+        "",
+        header,
+        rule,
+    ]
+    for name, values in results["checkpoints"].items():
+        cells = [_percent(values[key]) for key in METRIC_KEYS] + [f"{values['lines_per_second']:.1f}"]
+        lines.append(f"| {_cell(name)} | " + " | ".join(cells) + " |")
+    mean, std = results["mean"], results["std"]
+    cells = [f"{_percent(mean[key])} ± {_percent(std[key])}" for key in METRIC_KEYS]
+    cells.append(f"{mean['lines_per_second']:.1f} ± {std['lines_per_second']:.1f}")
+    lines.append("| **mean ± std** | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"std is the population std (ddof={STD_DDOF}) across checkpoints.",
+        "",
+        "## Out-of-vocabulary references",
+        "",
+    ]
+    for name, values in results["checkpoints"].items():
+        oov = values["oov"]
+        shown = ", ".join(f"{_cell(char)} ×{count}" for char, count in oov["characters"].items()) or "none"
+        lines.append(
+            f"- {_cell(name)}: {oov['lines']} line(s), {oov['total_characters']} character(s) "
+            f"the model cannot emit: {shown}"
+        )
+    for name, rows in worst_lines.items():
+        lines += [
+            "",
+            f"## Worst lines of {_cell(name)} (by CER)",
+            "",
+            "| sample_id | CER % | reference | prediction |",
+            "|---|---|---|---|",
+        ]
+        for sample_id, reference, prediction, cer in rows:
+            cer_text = "inf" if math.isinf(cer) else _percent(cer)
+            lines.append(f"| {_cell(str(sample_id))} | {cer_text} | {_cell(reference)} | {_cell(prediction)} |")
+    return "\n".join(lines) + "\n"
+
+
+def dataset_id(dataset: str) -> str:
+    """How the model-index names the dataset: a local folder by its name, a Hub dataset by its id."""
+    return Path(dataset).name if Path(dataset).exists() else dataset
+
+
+def load_model_card(checkpoint_path: str) -> ModelCard:
+    """The checkpoint's README.md, or a minimal card when it has none."""
+    readme = Path(checkpoint_path) / "README.md"
+    if not readme.is_file():
+        data = ModelCardData(library_name="transformers", pipeline_tag="image-to-text")
+        title = Path(checkpoint_path).name
+        return ModelCard(f"---\n{data.to_yaml()}\n---\n\n# {title}\n\nStackMix-HTR line recognizer.\n")
+    try:
+        return ModelCard.load(readme)
+    except Exception as error:  # malformed YAML front matter or model-index
+        raise EvaluationError(f"{readme}: cannot read the model card: {type(error).__name__}: {error}") from error
+
+
+def model_card_text(checkpoint: Checkpoint, args, values: dict) -> str:
+    """The checkpoint's README.md with this evaluation merged into its model-index.
+
+    Results for the same dataset, config, split, metric and metric config replace the old
+    ones; everything else in the card is kept."""
+    card = load_model_card(checkpoint.path)
+    new_results = [
+        EvalResult(
+            task_type="image-to-text",
+            task_name="Handwritten text recognition",
+            dataset_type=dataset_id(args.dataset),
+            dataset_name=dataset_id(args.dataset),
+            dataset_config=args.dataset_config,
+            dataset_split=args.split,
+            metric_type=metric_type,
+            metric_name=f"{METRIC_LABELS[key]} (%)",
+            metric_config="as_asr" if as_asr else None,
+            metric_value=round(100 * values[key], 4),
+        )
+        for key, (metric_type, as_asr) in MODEL_INDEX_METRICS.items()
+    ]
+
+    def identity(result: EvalResult) -> tuple:
+        dataset = (result.dataset_type, result.dataset_config, result.dataset_split)
+        return dataset + (result.metric_type, result.metric_config)
+
+    replaced = {identity(result) for result in new_results}
+    kept = [result for result in card.data.eval_results or [] if identity(result) not in replaced]
+    card.data.eval_results = kept + new_results
+    card.data.model_name = card.data.model_name or Path(checkpoint.path).name
+    return str(card)
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    output_dir = Path(args.output_dir)
+    if (output_dir / "results.json").exists() and not args.overwrite:
+        raise EvaluationError(f"{output_dir / 'results.json'} already exists; pass --overwrite to replace it")
+    if args.write_model_card:
+        not_local = [path for path in args.model if not Path(path).is_dir()]
+        if not_local:
+            raise EvaluationError(f"--write_model_card needs local checkpoint directories; not local: {not_local}")
+        for path in args.model:
+            load_model_card(path)
+
+    # Everything that can fail on bad input happens before the first output is written.
+    checkpoints = [load_checkpoint(path, name) for path, name in zip(args.model, checkpoint_names(args.model))]
+    data = load_split(args.dataset, args.dataset_config, args.split, args.max_eval_samples)
+    references = list(data["text"])
+    sample_ids = list(map(str, data["sample_id"] if "sample_id" in data.column_names else range(len(data))))
+    scorers = load_metric_suite()
+
+    per_checkpoint, csv_texts, worst_lines = {}, {}, {}
+    for checkpoint in checkpoints:
+        predictions, seconds = transcribe(checkpoint, data, args.batch_size, args.num_workers, args.device)
+        values = score(predictions, references, scorers)
+        values.update(
+            path=checkpoint.path,
+            n_samples=len(references),
+            seconds=seconds,
+            lines_per_second=len(references) / seconds,
+            oov=count_out_of_vocabulary(references, checkpoint.processor),
+        )
+        per_checkpoint[checkpoint.name] = values
+        line_cers = [line_cer(prediction, reference) for prediction, reference in zip(predictions, references)]
+        csv_texts[checkpoint.name] = predictions_csv(sample_ids, references, predictions, line_cers)
+        ranked = sorted(zip(sample_ids, references, predictions, line_cers), key=lambda row: row[3], reverse=True)
+        worst_lines[checkpoint.name] = ranked[: args.num_worst_lines]
+        print(
+            f"{checkpoint.name}: " + ", ".join(f"{key} {_percent(values[key])}%" for key in METRIC_KEYS)
+            + f", {values['lines_per_second']:.1f} lines/s"
+        )
+
+    mean, std = aggregate(per_checkpoint, METRIC_KEYS + ("lines_per_second",))
+    results = {
+        "dataset": args.dataset,
+        "dataset_config": args.dataset_config,
+        "split": args.split,
+        "n_samples": len(references),
+        "device": args.device,
+        "batch_size": args.batch_size,
+        "std_ddof": STD_DDOF,
+        "checkpoints": per_checkpoint,
+        "mean": mean,
+        "std": std,
+    }
+
+    for name, text in csv_texts.items():
+        write_atomic(output_dir / "predictions" / predictions_file_name(name), text)
+    write_atomic(output_dir / "summary.md", summary_markdown(args, results, worst_lines))
+    if args.write_model_card:
+        for checkpoint in checkpoints:
+            card = model_card_text(checkpoint, args, per_checkpoint[checkpoint.name])
+            write_atomic(Path(checkpoint.path) / "README.md", card)
+    # results.json last: its presence means the run finished.
+    write_atomic(output_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print("mean ± std: " + ", ".join(f"{key} {_percent(mean[key])} ± {_percent(std[key])}%" for key in METRIC_KEYS))
+    print(f"wrote {output_dir}")
+    return results
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except EvaluationError as error:
+        sys.exit(f"error: {error}")
