@@ -1,0 +1,203 @@
+"""StackMix from the command line.
+
+    python -m augmentations.stackmix build-bank --char_masks MASKS --dataset DATASET --output_dir BANK
+    python -m augmentations.stackmix generate --bank BANK --text "some text" --output line.png
+    python -m augmentations.stackmix generate --bank BANK --corpus corpus.txt --num 1000 --output_dir OUT
+    python -m augmentations.stackmix preview --bank BANK --corpus corpus.txt --out grid.png
+
+`generate --num` writes OUT/images/*.png, OUT/marking.csv (sample_id,path,stage,text; stage=train)
+and OUT/hf, the same lines as a dataset folder (built by `data_builders`' marking_csv builder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .bank import build_bank
+from .corpus import MAX_CORPUS_LENGTH, SplicedTexts, load_corpus
+from .dataset_folder import check_output_dir, publish_folder
+from .generator import StackMixGenerator
+
+logger = logging.getLogger(__name__)
+
+
+def _texts(generator: StackMixGenerator, corpus: str | None, text_rules: str, max_length: int):
+    if corpus is None:
+        return SplicedTexts(generator.bank.texts, max_length)
+    return load_corpus(corpus, generator.characters, max_length, text_rules=text_rules)
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"cannot write {path}")
+
+
+def _generate_many(generator, texts, count: int, rng, max_tries: int = 20):
+    """Yield (text, image) pairs, redrawing texts that cannot be rendered."""
+    produced = 0
+    while produced < count:
+        for _ in range(max_tries):
+            text = texts.sample(rng)
+            image = generator.generate(text, rng)
+            if image is not None:
+                break
+        else:
+            raise RuntimeError(f"no renderable text from {texts.source} in {max_tries} tries")
+        produced += 1
+        yield text, image
+
+
+def cmd_build_bank(args) -> None:
+    start = time.perf_counter()
+    info = build_bank(
+        args.char_masks,
+        args.dataset,
+        args.output_dir,
+        split=args.split,
+        height=args.height,
+        max_token_length=args.max_token_length,
+        max_slices_per_token=args.max_slices_per_token,
+        max_lines_per_text=args.max_lines_per_text,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    print(
+        f"bank {args.output_dir}: {info['num_lines']} lines, {info['num_slices']} slices, "
+        f"{info['num_tokens']} tokens, {len(info['characters'])} characters "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+
+
+def cmd_generate(args) -> None:
+    generator = StackMixGenerator.from_bank(args.bank, seed=args.seed)
+    if args.text is not None:
+        if args.output is None:
+            raise SystemExit("--text needs --output FILE.png")
+        image = generator.generate(args.text)
+        if image is None:
+            missing = "".join(sorted(set(args.text) - generator.characters))
+            raise SystemExit(f"cannot render {args.text!r}: characters not in the bank: {missing!r}")
+        _write_png(Path(args.output), image)
+        print(f"wrote {args.output} ({image.shape[1]}x{image.shape[0]})")
+        return
+    if args.output_dir is None:
+        raise SystemExit("give --text and --output, or --num and --output_dir (with --corpus or the spliced-text fallback)")
+    out_dir = Path(args.output_dir).absolute()
+    check_output_dir(out_dir, args.overwrite)
+    texts = _texts(generator, args.corpus, args.text_rules, args.max_length)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        (tmp_dir / "images").mkdir()
+        rows = []
+        for index, (text, image) in enumerate(_generate_many(generator, texts, args.num, generator.rng)):
+            sample_id = f"stackmix-{index:06d}"
+            _write_png(tmp_dir / "images" / f"{sample_id}.png", image)
+            rows.append({"sample_id": sample_id, "path": f"images/{sample_id}.png", "stage": "train", "text": text})
+        with open(tmp_dir / "marking.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["sample_id", "path", "stage", "text"])
+            writer.writeheader()
+            writer.writerows(rows)
+        import data_builders
+
+        data_builders.build("marking_csv", tmp_dir, tmp_dir / "hf", text_rules=args.text_rules, progress=False)
+        tmp_dir.chmod(0o755)
+        publish_folder(tmp_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    print(f"wrote {args.num} lines to {out_dir} (marking.csv, images/, hf/) from {texts.source}")
+
+
+def render_grid(lines: list[tuple[str, np.ndarray]], width: int = 1400) -> Image.Image:
+    """Stack generated lines (each under its text) into one RGB image `width` pixels wide."""
+    font = ImageFont.load_default(size=18)
+    rows = []
+    for text, image in lines:
+        line = Image.fromarray(image).convert("RGB")
+        if line.width > width:
+            line = line.resize((width, max(1, round(line.height * width / line.width))), Image.Resampling.LANCZOS)
+        row = Image.new("RGB", (width, line.height + 30), "white")
+        ImageDraw.Draw(row).text((4, 4), text, fill=(200, 0, 0), font=font)
+        row.paste(line, (0, 28))
+        rows.append(row)
+    grid = Image.new("RGB", (width, sum(row.height + 4 for row in rows)), (180, 180, 180))
+    y = 0
+    for row in rows:
+        grid.paste(row, (0, y))
+        y += row.height + 4
+    return grid
+
+
+def cmd_preview(args) -> None:
+    generator = StackMixGenerator.from_bank(args.bank, seed=args.seed)
+    texts = _texts(generator, args.corpus, args.text_rules, args.max_length)
+    lines = list(_generate_many(generator, texts, args.n, generator.rng))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    render_grid(lines).save(out)
+    print(f"wrote {out} with {len(lines)} lines from {texts.source}")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m augmentations.stackmix", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    bank = commands.add_parser("build-bank", help="build a token bank from char masks and their dataset")
+    bank.add_argument("--char_masks", required=True, help="char-masks folder (python -m augmentations.char_masks)")
+    bank.add_argument("--dataset", required=True, help="the dataset the char masks were computed on")
+    bank.add_argument("--split", default="train")
+    bank.add_argument("--output_dir", required=True, help="bank folder to write")
+    bank.add_argument("--height", type=int, default=128, help="slice height in pixels (the model's image height)")
+    bank.add_argument("--max_token_length", type=int, default=8)
+    bank.add_argument("--max_slices_per_token", type=int, default=100)
+    bank.add_argument("--max_lines_per_text", type=int, default=50)
+    bank.add_argument("--seed", type=int, default=0, help="order in which lines fill the per-token caps")
+    bank.add_argument("--overwrite", action="store_true")
+    bank.set_defaults(run=cmd_build_bank)
+
+    for name, help_text, run in (
+        ("generate", "render one text (--text) or a corpus sample (--num) as handwriting", cmd_generate),
+        ("preview", "a PNG grid of generated lines with their texts", cmd_preview),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--bank", required=True, help="token bank folder")
+        command.add_argument("--corpus", default=None, help="text file, one line per text (default: spliced bank texts)")
+        command.add_argument("--text_rules", default="none", help="text-rules profile applied to corpus lines")
+        command.add_argument("--max_length", type=int, default=MAX_CORPUS_LENGTH, help="longest corpus line kept")
+        command.add_argument("--seed", type=int, default=0)
+        command.set_defaults(run=run)
+        if name == "generate":
+            command.add_argument("--text", default=None, help="text to render into --output")
+            command.add_argument("--output", default=None, help="PNG file for --text")
+            command.add_argument("--num", type=int, default=100, help="number of lines for --output_dir")
+            command.add_argument("--output_dir", default=None, help="folder for a generated dataset")
+            command.add_argument("--overwrite", action="store_true")
+        else:
+            command.add_argument("--out", required=True, help="PNG file to write")
+            command.add_argument("--n", type=int, default=8, help="number of lines")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
