@@ -238,7 +238,7 @@ def check_output_dir(out_dir: Path, overwrite: bool) -> None:
         )
 
 
-def _publish(tmp_dir: Path, out_dir: Path) -> None:
+def publish_folder(tmp_dir: Path, out_dir: Path) -> None:
     """Move the finished build into place; an old OUT_DIR is removed only once the new one is complete."""
     if not out_dir.exists():
         os.replace(tmp_dir, out_dir)
@@ -286,7 +286,7 @@ def write_dataset(
             raise InvalidInputError(f"the {info.name} raw data gave no usable samples")
         write_card(tmp_dir, info, report, dataset_features(info), options or {})
         tmp_dir.chmod(0o755)  # mkdtemp creates it private; a published dataset is readable like any folder
-        _publish(tmp_dir, out_dir)
+        publish_folder(tmp_dir, out_dir)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise

@@ -23,9 +23,11 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from data_builders.writer import publish_folder
+
 from .bank import build_bank
 from .corpus import MAX_CORPUS_LENGTH, SplicedTexts, load_corpus
-from .dataset_folder import check_output_dir, publish_folder
+from .dataset_folder import check_output_dir
 from .generator import StackMixGenerator
 
 logger = logging.getLogger(__name__)

@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from data_builders.writer import publish_folder
+
 
 class DatasetFolderError(ValueError):
     """A derived dataset folder is missing, corrupt, or not of the expected kind."""
@@ -42,22 +44,6 @@ def check_output_dir(out_dir: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{out_dir} already exists; pass --overwrite to replace it")
     if not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / "README.md").is_file()):
         raise FileExistsError(f"{out_dir} exists and is not a dataset folder (no README.md); refusing to replace it")
-
-
-def publish_folder(tmp_dir: Path, out_dir: Path) -> None:
-    """Move a finished folder into place; an old OUT_DIR is removed only once the new one is in."""
-    if not out_dir.exists():
-        os.replace(tmp_dir, out_dir)
-        return
-    old_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-    os.replace(out_dir, old_dir / out_dir.name)
-    try:
-        os.replace(tmp_dir, out_dir)
-    except BaseException:
-        os.replace(old_dir / out_dir.name, out_dir)
-        raise
-    finally:
-        shutil.rmtree(old_dir, ignore_errors=True)
 
 
 @dataclass
