@@ -1,0 +1,48 @@
+"""Start-up data checks (unknown characters stop the run, unreadably long lines are reported)
+and a bfloat16 run."""
+
+import json
+
+from test_train_support import TINY_RUN, make_tiny_dataset, run_training, simple_splits
+
+
+def test_unknown_validation_characters_stop_the_run_with_a_list(tmp_path):
+    splits = simple_splits()
+    splits["validation"][1] = ("va-odd", "ab§c", 100)
+    splits["validation"][2] = ("va-odder", "Zab", 100)
+    dataset = make_tiny_dataset(tmp_path / "data", splits)
+    result = run_training("--dataset", dataset, "--output_dir", tmp_path / "run", *TINY_RUN, "--num_train_epochs", 1)
+    assert result.returncode != 0
+    assert "'§' (U+00A7) in 1 line(s): va-odd" in result.stdout
+    assert "'Z' (U+005A) in 1 line(s): va-odder" in result.stdout
+    assert not (tmp_path / "run" / "last").exists()
+
+
+def test_a_given_vocabulary_file_is_checked_too(tmp_path):
+    dataset = make_tiny_dataset(tmp_path / "data", simple_splits())
+    vocab = tmp_path / "charset.txt"
+    vocab.write_text("ab\n")
+    result = run_training(
+        "--dataset", dataset, "--output_dir", tmp_path / "run", *TINY_RUN, "--num_train_epochs", 1, "--vocab", vocab
+    )
+    assert result.returncode != 0
+    assert "'c' (U+0063)" in result.stdout and "split 'train'" in result.stdout
+
+
+def test_lines_too_long_for_the_output_are_reported_and_training_goes_on(tmp_path):
+    splits = simple_splits()
+    splits["train"].append(("tr-narrow", "abcabcabcabc", 16))  # 16 px -> 2 frames for 12 characters
+    dataset = make_tiny_dataset(tmp_path / "data", splits)
+    output_dir = tmp_path / "run"
+    result = run_training(
+        "--dataset", dataset, "--output_dir", output_dir, *TINY_RUN, "--num_train_epochs", 1,
+        "--train_batch_size", 4, "--mixed_precision", "bf16",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "1 line(s) need more CTC frames" in result.stdout and "train:tr-narrow (12>2)" in result.stdout
+    assert json.loads((output_dir / "unfit_lines.json").read_text()) == [
+        {"split": "train", "sample_id": "tr-narrow", "required_frames": 12, "frames": 2}
+    ]
+    assert "mixed precision bf16" in result.stdout
+    row = json.loads((output_dir / "metrics.jsonl").read_text())
+    assert 0 < row["train_loss"] < 1e3 and row["nonfinite_losses"] == 0

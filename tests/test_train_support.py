@@ -1,0 +1,79 @@
+"""Helpers shared by the train_accelerate.py tests: running the script, tiny datasets."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import numpy as np
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TRAIN_SCRIPT = REPO_ROOT / "train_accelerate.py"
+TINY_RUN = ["--model_preset", "tiny", "--num_workers", "0", "--report_to", "jsonl", "--seed", "1"]
+
+
+def training_env() -> dict:
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TQDM_DISABLE": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def run_training(*args, launcher=(sys.executable,), timeout=120) -> subprocess.CompletedProcess:
+    """Run train_accelerate.py with `args` in a subprocess; stdout and stderr merged into `.stdout`."""
+    return subprocess.run(
+        [*launcher, str(TRAIN_SCRIPT), *map(str, args)],
+        cwd=REPO_ROOT,
+        env=training_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def line_image(width: int, height: int = 32, seed: int = 0) -> Image.Image:
+    """A grayscale 'line': dark strokes at random columns on a light background."""
+    rng = np.random.default_rng(seed)
+    pixels = np.full((height, width), 230, dtype=np.uint8)
+    for column in rng.integers(0, width, size=max(1, width // 6)):
+        pixels[height // 4 : 3 * height // 4, column : column + 2] = 20
+    return Image.fromarray(pixels, mode="L")
+
+
+def make_tiny_dataset(folder: Path, splits: dict[str, list[tuple[str, str, int]]]) -> Path:
+    """A `save_to_disk` DatasetDict; `splits` maps a split to (sample_id, text, image width) rows."""
+    features = datasets.Features(
+        {"sample_id": datasets.Value("string"), "image": datasets.Image(), "text": datasets.Value("string")}
+    )
+    built = datasets.DatasetDict(
+        {
+            split: datasets.Dataset.from_dict(
+                {
+                    "sample_id": [sample_id for sample_id, _, _ in rows],
+                    "image": [line_image(width, seed=i) for i, (_, _, width) in enumerate(rows)],
+                    "text": [text for _, text, _ in rows],
+                },
+                features=features,
+            )
+            for split, rows in splits.items()
+        }
+    )
+    built.save_to_disk(str(folder))
+    return folder
+
+
+def simple_splits() -> dict[str, list[tuple[str, str, int]]]:
+    words = ["abc", "cab", "bca", "aab", "cba", "bac", "acb", "abcabc"]
+    return {
+        "train": [(f"tr-{i}", words[i % len(words)], 96 + 8 * (i % 5)) for i in range(12)],
+        "validation": [(f"va-{i}", words[(i + 3) % len(words)], 100) for i in range(4)],
+        "test": [(f"te-{i}", words[(i + 5) % len(words)], 100) for i in range(4)],
+    }

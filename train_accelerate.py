@@ -1,0 +1,602 @@
+#!/usr/bin/env python
+"""Train a StackMix-HTR line recognizer (ResNet-BiLSTM-CTC) with 🤗 Accelerate.
+
+One script for every device: one CPU, one GPU, several GPUs or machines, several CPU processes.
+
+    # one CPU process or one GPU
+    python train_accelerate.py --dataset outputs/synthetic --output_dir outputs/run --model_preset small
+
+    # several GPUs (or machines: see `accelerate config`)
+    accelerate launch --multi_gpu --num_processes 4 train_accelerate.py --dataset ... --output_dir ...
+
+    # several processes on a CPU-only machine (gloo DDP); `accelerate launch --cpu --num_processes N`
+    # starts a single process, this does not:
+    ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 train_accelerate.py --cpu ...
+    # or: torchrun --nproc_per_node 2 train_accelerate.py --cpu ...
+
+The flow: `load_dataset` -> train split with a lazy per-access transform (StackMix sample
+replacement, base augmentations, blots) -> processor collation (each batch padded to its widest
+line) -> AdamW + OneCycleLR -> validation CER/WER/string accuracy every epoch -> checkpoints
+`best_cer/`, `best_wer/`, `best_acc/`, `last/` (`save_pretrained` folders with the processor and a
+model card), a resumable state in `state/`, `metrics.jsonl`, TensorBoard logs -> test predictions
+of `best_cer/` (`test_predictions.csv`, `test_results.json`).
+"""
+
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+import transformers
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import AutoProcessor
+
+from augmentations.transforms import TrainAugment, build_train_augmentations
+from metrics import line_cer, load_metric
+from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRImageProcessor, StackMixHTRProcessor
+from training.checkpointing import (
+    build_model_card,
+    load_progress,
+    resolve_state_dir,
+    save_model_checkpoint,
+    save_training_state,
+)
+from training.checks import encode_all, find_unfit_lines, output_frames
+from training.data import LineCollator, image_sizes
+from training.metrics_log import JsonlLogger, peak_memory_mb
+from training.sampler import LineBatchSampler
+from training.stopping import StopRequest, init_dataloader_worker
+
+logger = get_logger(__name__)
+
+# folder -> (validation metric, whether lower is better)
+CHECKPOINT_METRICS = {"best_cer": ("cer", True), "best_wer": ("wer", True), "best_acc": ("string_accuracy", False)}
+MODEL_SPEC_DIR = "model_spec"  # inside the state folder: config + processor, to rebuild the run on resume
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Train a StackMix-HTR handwritten line recognizer with Accelerate.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", required=True, help="a built dataset folder or a Hub dataset id (datasets.load_dataset)")
+    data.add_argument("--dataset_config", default=None, help="dataset configuration name")
+    data.add_argument("--train_split", default="train")
+    data.add_argument("--validation_split", default="validation")
+    data.add_argument("--test_split", default="test", help="split scored with best_cer/ at the end ('' to skip)")
+    data.add_argument("--max_train_samples", type=int, default=None, help="use only the first N training lines")
+    data.add_argument("--max_eval_samples", type=int, default=None, help="use only the first N validation/test lines")
+    data.add_argument(
+        "--text_rules",
+        default=None,
+        help="text-rules profile (none, iam, bentham, peter, hkr, saintgall); default: the one in the dataset card, else none",
+    )
+    data.add_argument(
+        "--vocab",
+        default=None,
+        help="a processor/checkpoint folder whose vocabulary to use, or a text file whose characters form it; "
+        "default: the characters of the training texts after the text rules",
+    )
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--model_preset", choices=["paper", "small", "tiny"], default="paper")
+    model.add_argument("--image_height", type=int, default=None, help="override the preset's line height")
+    model.add_argument("--max_width", type=int, default=None, help="override the preset's maximum line width")
+    model.add_argument("--num_channels", type=int, choices=[1, 3], default=None, help="override: 3 = RGB, 1 = gray")
+    model.add_argument("--init_resnet34", default=None, help="local torchvision ResNet34 ImageNet weights for stages 1-3")
+
+    augment = parser.add_argument_group("augmentation")
+    augment.add_argument("--use_augs", action="store_true", help="CLAHE, small rotations, JPEG compression")
+    augment.add_argument("--use_blots", action="store_true", help="handwritten strikethrough blots")
+    augment.add_argument("--stackmix_bank", default=None, help="StackMix token bank folder (enables StackMix)")
+    augment.add_argument("--corpus", default=None, help="text corpus (one line per text) for StackMix")
+    augment.add_argument("--stackmix_p", type=float, default=0.8, help="probability of replacing a training line")
+
+    train = parser.add_argument_group("training")
+    train.add_argument("--output_dir", required=True)
+    train.add_argument("--num_train_epochs", type=int, default=100)
+    train.add_argument("--train_batch_size", type=int, default=16, help="lines per batch and process")
+    train.add_argument("--eval_batch_size", type=int, default=32, help="lines per batch and process")
+    train.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    train.add_argument("--learning_rate", type=float, default=2e-4, help="AdamW's initial learning rate")
+    train.add_argument("--max_learning_rate", type=float, default=1e-3, help="OneCycleLR's peak learning rate")
+    train.add_argument("--weight_decay", type=float, default=1e-2)
+    train.add_argument("--pct_start", type=float, default=0.1, help="OneCycleLR's warm-up fraction")
+    train.add_argument("--final_div_factor", type=float, default=1e5, help="OneCycleLR's final_div_factor")
+    train.add_argument("--max_grad_norm", type=float, default=None, help="clip gradients to this norm (off by default)")
+    train.add_argument("--group_by_width", action="store_true", help="batch lines of similar width together")
+    train.add_argument(
+        "--fixed_width", action="store_true", help="pad every line to max_width as the paper did (slower; for comparisons)"
+    )
+    train.add_argument("--num_workers", type=int, default=2, help="DataLoader worker processes per training process")
+    train.add_argument("--seed", type=int, default=6955)
+    train.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default=None, help="default: accelerate config")
+    train.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
+    train.add_argument("--resume_from_checkpoint", default=None, help="a state folder, or 'latest' for OUTPUT_DIR/state")
+    train.add_argument("--checkpointing_steps", type=int, default=None, help="also save the state every N optimizer steps")
+    train.add_argument("--report_to", default="tensorboard,jsonl", help="comma list of tensorboard, jsonl ('none' for neither)")
+    args = parser.parse_args(argv)
+
+    if args.vocab and not Path(args.vocab).exists():
+        parser.error(f"--vocab: {args.vocab} does not exist")
+    if args.stackmix_bank and not args.corpus:
+        parser.error("--stackmix_bank needs --corpus")
+    if not 0.0 <= args.stackmix_p <= 1.0:
+        parser.error("--stackmix_p must lie in [0, 1]")
+    if args.fixed_width and args.group_by_width:
+        parser.error("--fixed_width pads every line to max_width: --group_by_width would change nothing")
+    reporters = {name.strip() for name in args.report_to.split(",") if name.strip()} - {"none"}
+    unknown = reporters - {"tensorboard", "jsonl"}
+    if unknown:
+        parser.error(f"--report_to: unknown reporter(s) {', '.join(sorted(unknown))}")
+    args.report_to = sorted(reporters)
+    return args
+
+
+def load_splits(args) -> datasets.DatasetDict:
+    """The dataset as a DatasetDict: a `save_to_disk` folder, else whatever `load_dataset` reads."""
+    path = Path(args.dataset)
+    if (path / "dataset_dict.json").is_file():
+        splits = datasets.load_from_disk(str(path))
+    else:
+        splits = datasets.load_dataset(args.dataset, args.dataset_config)
+    for split in (args.train_split, args.validation_split):
+        if split not in splits:
+            raise SystemExit(f"{args.dataset} has no split {split!r}; splits: {', '.join(splits)}")
+    return splits
+
+
+def default_text_rules(dataset: str) -> str:
+    """The text-rules profile named in the dataset card, or "none"."""
+    from data_builders import read_text_rules
+
+    try:
+        return read_text_rules(dataset) or "none"
+    except Exception as error:  # an offline Hub id or a folder without a card: fall back to no rules
+        logger.warning(f"could not read the text rules from the card of {dataset} ({error}); using 'none'")
+        return "none"
+
+
+def build_processor(args, config: StackMixHTRConfig, train_texts: list[str], text_rules: str) -> StackMixHTRProcessor:
+    """The processor: image settings from the model config, vocabulary from --vocab or the training texts."""
+    image_settings = {
+        "num_channels": config.num_channels,
+        "image_height": config.image_height,
+        "max_width": config.max_width,
+    }
+    if args.vocab and Path(args.vocab).is_dir():
+        tokenizer = AutoProcessor.from_pretrained(args.vocab).tokenizer
+        return StackMixHTRProcessor(StackMixHTRImageProcessor(**image_settings), tokenizer, text_rules=text_rules)
+    texts = Path(args.vocab).read_text(encoding="utf-8").splitlines() if args.vocab else train_texts
+    return StackMixHTRProcessor.from_texts(texts, text_rules=text_rules, **image_settings)
+
+
+def build_model_config(args, vocab_size: int) -> StackMixHTRConfig:
+    overrides = {
+        name: getattr(args, name) for name in ("image_height", "max_width", "num_channels") if getattr(args, name) is not None
+    }
+    if args.init_resnet34:
+        overrides["pretrained_resnet34_path"] = args.init_resnet34
+    return StackMixHTRConfig.from_preset(args.model_preset, vocab_size=vocab_size, **overrides)
+
+
+def check_lines(accelerator, processor, config, splits, sizes, output_dir: Path):
+    """Stop on characters outside the vocabulary (train and validation); report lines too long for the model."""
+    problems = []
+    unfit = []
+    for split_name, split in splits.items():
+        texts, sample_ids = split["text"], split["sample_id"]
+        label_ids, oov = encode_all(processor, texts, sample_ids)
+        if oov:
+            problems.append(f"split {split_name!r}: {oov.format()}")
+            continue
+        widths, heights = sizes[split_name]
+        frames = [output_frames(processor.image_processor, w, h, config.width_stride) for w, h in zip(widths, heights)]
+        unfit += [(split_name, *line) for line in find_unfit_lines(label_ids, frames, sample_ids)]
+    if problems:
+        raise SystemExit(
+            "The transcriptions hold characters outside the vocabulary "
+            f"(text rules {processor.text_rules!r}); fix the data, the text rules or --vocab:\n" + "\n".join(problems)
+        )
+    if unfit and accelerator.is_main_process:
+        shown = ", ".join(f"{split}:{sample_id} ({need}>{have})" for split, sample_id, need, have in unfit[:10])
+        more = f" and {len(unfit) - 10} more" if len(unfit) > 10 else ""
+        logger.warning(
+            f"{len(unfit)} line(s) need more CTC frames than the model outputs for their width "
+            f"(label length + repeats > frames); they train with zero loss and cannot be read fully: {shown}{more}. "
+            "All are listed in unfit_lines.json."
+        )
+        path = output_dir / "unfit_lines.json"
+        rows = [{"split": s, "sample_id": i, "required_frames": n, "frames": f} for s, i, n, f in unfit]
+        path.write_text(json.dumps(rows, indent=1))
+    return unfit
+
+
+@torch.no_grad()
+def evaluate(model, loader, accelerator, processor, with_loss: bool = True) -> tuple[dict, list[tuple[str, str, str]]]:
+    """Greedy-decode a split on every process and gather the lines (without the padding duplicates).
+
+    Returns:
+        metrics (cer, wer, string_accuracy, and loss when `with_loss`) and the (sample_id, reference,
+        prediction) rows of the whole split.
+    """
+    model.eval()
+    rows = []
+    loss_sum = torch.zeros(2, device=accelerator.device)  # sum of batch losses x lines, lines
+    for batch in tqdm(loader, desc="eval", leave=False, disable=not accelerator.is_local_main_process):
+        inputs = {"pixel_values": batch["pixel_values"], "pixel_mask": batch.get("pixel_mask")}
+        if with_loss:
+            inputs["labels"] = batch["labels"]
+        with accelerator.autocast():
+            outputs = model(**inputs)
+        if with_loss:
+            lines = torch.tensor(float(len(batch["text"])), device=accelerator.device)
+            loss_sum += torch.stack([outputs.loss.float() * lines, lines])
+        predictions = processor.batch_decode(outputs.logits, output_lengths=outputs.output_lengths)
+        rows += accelerator.gather_for_metrics(
+            list(zip(batch["sample_id"], batch["text"], predictions)), use_gather_object=True
+        )
+    references = [reference for _, reference, _ in rows]
+    predictions = [prediction for _, _, prediction in rows]
+    results = {
+        "cer": load_metric("cer").compute(predictions=predictions, references=references)["cer"],
+        "wer": load_metric("wer").compute(predictions=predictions, references=references)["wer"],
+        "string_accuracy": load_metric("string_accuracy").compute(predictions=predictions, references=references)[
+            "string_accuracy"
+        ],
+        "num_lines": len(rows),
+    }
+    if with_loss:
+        total = accelerator.reduce(loss_sum, reduction="sum")
+        results["loss"] = (total[0] / total[1].clamp(min=1)).item()
+    return results, rows
+
+
+def stop_agreed(accelerator, stop: StopRequest) -> bool:
+    """Whether any process received a stop signal (all processes must leave the loop together)."""
+    flag = torch.tensor([float(stop.requested)], device=accelerator.device)
+    return accelerator.reduce(flag, reduction="sum").item() > 0
+
+
+def write_predictions_csv(rows, path: Path) -> None:
+    """sample_id, reference, prediction, cer (of the line) as CSV, written atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sample_id", "reference", "prediction", "cer"])
+        for sample_id, reference, prediction in sorted(rows):
+            writer.writerow([sample_id, reference, prediction, f"{line_cer(prediction, reference):.6f}"])
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        cpu=args.cpu,
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        log_with="tensorboard" if "tensorboard" in args.report_to else None,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        # The scheduler is stepped by hand once per optimizer step, whatever the number of processes.
+        step_scheduler_with_optimizer=False,
+        dataloader_config=DataLoaderConfiguration(even_batches=True),
+    )
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%H:%M:%S",
+        level=logging.INFO if accelerator.is_local_main_process else logging.ERROR,
+    )
+    # Keep the log to one line per event: accelerate reports every saved file, transformers draws bars.
+    logging.getLogger("accelerate.checkpointing").setLevel(logging.WARNING)
+    logging.getLogger("accelerate.accelerator").setLevel(logging.WARNING)
+    transformers.utils.logging.disable_progress_bar()
+    if not accelerator.is_local_main_process:
+        datasets.utils.logging.set_verbosity_error()
+    logger.info(
+        f"world size {accelerator.num_processes} ({accelerator.distributed_type}), device {accelerator.device}, "
+        f"mixed precision {accelerator.mixed_precision}",
+        main_process_only=True,
+    )
+    set_seed(args.seed)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+
+    # --- Data -------------------------------------------------------------------------------------
+    splits = load_splits(args)
+    train_split = splits[args.train_split]
+    eval_splits = {"validation": splits[args.validation_split]}
+    if args.test_split and args.test_split in splits:
+        eval_splits["test"] = splits[args.test_split]
+    train_texts = list(train_split["text"])  # the vocabulary comes from the whole split, even for a subset run
+    if args.max_train_samples is not None:
+        train_split = train_split.select(range(min(args.max_train_samples, len(train_split))))
+    if args.max_eval_samples is not None:
+        eval_splits = {name: split.select(range(min(args.max_eval_samples, len(split)))) for name, split in eval_splits.items()}
+
+    # --- Processor and model: from the state when resuming, else from the arguments -----------------
+    state_dir = None
+    if args.resume_from_checkpoint:
+        requested = output_dir / "state" if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
+        state_dir = resolve_state_dir(requested)
+        if state_dir is None:
+            raise SystemExit(f"--resume_from_checkpoint: no saved training state in {requested}")
+        processor = AutoProcessor.from_pretrained(state_dir / MODEL_SPEC_DIR)
+        config = StackMixHTRConfig.from_pretrained(state_dir / MODEL_SPEC_DIR)
+        config.pretrained_resnet34_path = None  # the state holds trained weights
+    else:
+        text_rules = args.text_rules or default_text_rules(args.dataset)
+        config = build_model_config(args, vocab_size=1)
+        processor = build_processor(args, config, train_texts, text_rules)
+        config.vocab_size = processor.vocab_size
+    logger.info(
+        f"text rules {processor.text_rules!r}, {processor.vocab_size} classes, preset {args.model_preset} "
+        f"({config.image_height} x {config.max_width}, {config.num_channels} channel(s))"
+    )
+
+    sizes = {"train": image_sizes(train_split)} | {name: image_sizes(split) for name, split in eval_splits.items()}
+    check_lines(
+        accelerator,
+        processor,
+        config,
+        {"train": train_split, "validation": eval_splits["validation"]},
+        sizes,
+        output_dir,
+    )
+
+    pre_transform = None
+    if args.stackmix_bank:
+        from augmentations.stackmix import StackMixReplacement
+
+        pre_transform = StackMixReplacement(
+            args.stackmix_bank,
+            corpus_file=args.corpus,
+            p=args.stackmix_p,
+            seed=args.seed,
+            rank=accelerator.process_index,
+            text_rules=processor.text_rules,
+        )
+    augmentations = build_train_augmentations(args.use_augs, args.use_blots)
+    train_transform = None
+    if augmentations is not None or pre_transform is not None:
+        train_transform = TrainAugment(augmentations, args.seed, rank=accelerator.process_index, pre_transform=pre_transform)
+        train_split = train_split.with_transform(train_transform)
+
+    pad_to_width = config.max_width if args.fixed_width else None
+    train_sampler = LineBatchSampler(
+        len(train_split),
+        args.train_batch_size,
+        seed=args.seed,
+        widths=sizes["train"][0] if args.group_by_width else None,
+    )
+    loader_seed = torch.Generator().manual_seed(args.seed)
+    train_loader = DataLoader(
+        train_split,
+        batch_sampler=train_sampler,
+        collate_fn=LineCollator(processor, pad_to_width=pad_to_width),
+        num_workers=args.num_workers,
+        worker_init_fn=init_dataloader_worker,
+        generator=loader_seed,
+        pin_memory=accelerator.device.type == "cuda",
+    )
+    eval_loaders = {}
+    for name, split in eval_splits.items():
+        # Widest lines first: batches of similar widths pad little; the order does not change the metrics.
+        order = np.argsort(-sizes[name][0], kind="stable")
+        eval_loaders[name] = DataLoader(
+            split.select(order),
+            batch_size=args.eval_batch_size,
+            collate_fn=LineCollator(processor, with_labels=name == "validation", pad_to_width=pad_to_width),
+            num_workers=args.num_workers,
+            worker_init_fn=init_dataloader_worker,
+        )
+
+    model = StackMixHTRForCTC(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    model, optimizer, train_loader, *prepared_eval = accelerator.prepare(
+        model, optimizer, train_loader, *eval_loaders.values()
+    )
+    eval_loaders = dict(zip(eval_loaders, prepared_eval))
+
+    # One scheduler step per optimizer step; the prepared loader is this process's shard.
+    updates_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
+    total_updates = updates_per_epoch * args.num_train_epochs
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=args.max_learning_rate,
+        total_steps=max(1, total_updates),
+        pct_start=args.pct_start,
+        anneal_strategy="cos",
+        div_factor=args.max_learning_rate / args.learning_rate,
+        final_div_factor=args.final_div_factor,
+    )
+    scheduler = accelerator.prepare(scheduler)
+
+    progress = {"epoch": 0, "batches_done_in_epoch": 0, "global_step": 0, "nonfinite_losses": 0, "best": {}}
+    if state_dir is not None:
+        accelerator.load_state(str(state_dir))
+        progress = load_progress(state_dir)
+        logger.info(
+            f"resumed from {state_dir}: epoch {progress['epoch']}, {progress['batches_done_in_epoch']} batches done in it, "
+            f"optimizer step {progress['global_step']}"
+        )
+
+    tracker_config = {key: value for key, value in vars(args).items() if isinstance(value, (int, float, str, bool))}
+    accelerator.init_trackers("stackmix_htr", config=tracker_config)
+    jsonl = JsonlLogger(output_dir / "metrics.jsonl") if "jsonl" in args.report_to and accelerator.is_main_process else None
+
+    training_arguments = {**vars(args), "world_size": accelerator.num_processes}
+
+    def save_state():
+        spec_dir = output_dir / "state" / MODEL_SPEC_DIR
+        save_training_state(accelerator, output_dir / "state", progress)
+        if accelerator.is_main_process:
+            spec_dir.mkdir(parents=True, exist_ok=True)
+            accelerator.unwrap_model(model).config.save_pretrained(spec_dir)
+            processor.save_pretrained(spec_dir)
+        accelerator.wait_for_everyone()
+
+    stop = StopRequest()
+    logger.info(
+        f"training: {len(train_split)} lines, {len(train_loader)} batches per epoch and process, "
+        f"{updates_per_epoch} optimizer steps per epoch, {total_updates} in total"
+    )
+    stopped = False
+    for epoch in range(progress["epoch"], args.num_train_epochs):
+        model.train()
+        if train_transform is not None:
+            train_transform.set_epoch(epoch)
+        if hasattr(pre_transform, "set_epoch"):
+            pre_transform.set_epoch(epoch)
+        train_sampler.set_epoch(epoch)
+        train_loader.set_epoch(epoch)
+        skip = progress["batches_done_in_epoch"]
+        epoch_loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
+
+        loss_sum = torch.zeros(2, device=accelerator.device)  # sum of finite batch losses, batches
+        last_lr = scheduler.get_last_lr()[0]
+        lines_seen = 0
+        nonfinite_in_window = False
+        started = time.perf_counter()
+        bar = tqdm(
+            total=len(train_loader), initial=skip, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process
+        )
+        for step, batch in enumerate(epoch_loader, start=skip):
+            with accelerator.accumulate(model):
+                inputs = {"pixel_values": batch["pixel_values"], "labels": batch["labels"]}
+                if "pixel_mask" in batch:
+                    inputs["pixel_mask"] = batch["pixel_mask"]
+                loss = model(**inputs).loss
+                # Every process must agree before backward (DDP all-reduces inside it): skip the
+                # batch everywhere when any process sees a non-finite loss, and stop together.
+                flags = accelerator.reduce(
+                    torch.tensor([float(not torch.isfinite(loss)), float(stop.requested)], device=accelerator.device),
+                    reduction="sum",
+                )
+                if flags[0] > 0:
+                    nonfinite_in_window = True
+                    progress["nonfinite_losses"] += 1
+                    logger.warning(f"non-finite loss at epoch {epoch} batch {step}: the optimizer step is skipped")
+                else:
+                    accelerator.backward(loss)
+                    loss_sum += torch.stack([loss.detach().float(), torch.tensor(1.0, device=loss.device)])
+                if accelerator.sync_gradients:
+                    if args.max_grad_norm and not nonfinite_in_window:
+                        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                    if not nonfinite_in_window:
+                        optimizer.step()
+                    last_lr = scheduler.get_last_lr()[0]  # the rate of this update, logged
+                    # A skipped update still uses its slot of the schedule, which stays tied to epochs.
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    nonfinite_in_window = False
+            lines_seen += len(batch["text"])
+            bar.update(1)
+            if not accelerator.sync_gradients:
+                continue
+            progress["global_step"] += 1
+            progress["batches_done_in_epoch"] = step + 1
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{last_lr:.2e}")
+            if flags[1] > 0:
+                save_state()
+                stopped = True
+                break
+            if args.checkpointing_steps and progress["global_step"] % args.checkpointing_steps == 0:
+                save_state()
+        bar.close()
+        if stopped:
+            break
+        train_seconds = time.perf_counter() - started
+
+        validation, _ = evaluate(model, eval_loaders["validation"], accelerator, processor)
+        train_totals = accelerator.reduce(loss_sum, reduction="sum")
+        lines_total = accelerator.reduce(torch.tensor(float(lines_seen), device=accelerator.device), reduction="sum")
+        row = {
+            "epoch": epoch,
+            "step": progress["global_step"],
+            "train_loss": (train_totals[0] / train_totals[1].clamp(min=1)).item(),
+            "val_loss": validation["loss"],
+            "cer": validation["cer"],
+            "wer": validation["wer"],
+            "string_accuracy": validation["string_accuracy"],
+            "lr": last_lr,
+            "train_samples_per_second": lines_total.item() / max(train_seconds, 1e-9),
+            "nonfinite_losses": progress["nonfinite_losses"],
+            "world_size": accelerator.num_processes,
+            "peak_memory_mb": peak_memory_mb(accelerator.device),
+        }
+        logger.info(
+            f"epoch {epoch}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
+            f"CER {row['cer']:.4f}, WER {row['wer']:.4f}, accuracy {row['string_accuracy']:.4f}, "
+            f"{row['train_samples_per_second']:.1f} lines/s"
+        )
+        accelerator.log({key: value for key, value in row.items() if key != "epoch"}, step=epoch)
+        if jsonl is not None:
+            jsonl.log(row)
+
+        progress["epoch"] = epoch + 1
+        progress["batches_done_in_epoch"] = 0
+        improved = ["last"]
+        for folder, (metric, lower_is_better) in CHECKPOINT_METRICS.items():
+            value, previous = validation[metric], progress["best"].get(metric)
+            if previous is None or (value < previous if lower_is_better else value > previous):
+                progress["best"][metric] = validation[metric]
+                improved.append(folder)
+        if accelerator.is_main_process:
+            card_metrics = {"epoch": epoch, **{f"val_{k}": validation[k] for k in ("cer", "wer", "string_accuracy", "loss")}}
+            card = build_model_card(
+                title=f"StackMix-HTR ({args.model_preset}) trained on {args.dataset}",
+                dataset=args.dataset,
+                metrics=card_metrics,
+                training_arguments=training_arguments,
+                text_rules=processor.text_rules,
+            )
+            for folder in improved:
+                save_model_checkpoint(accelerator.unwrap_model(model), processor, output_dir / folder, card)
+        save_state()
+        if stop_agreed(accelerator, stop):
+            stopped = True
+            break
+
+    if stopped:
+        message = (
+            f"stopped by {stop.signal_name or 'a signal on another process'}: state saved to {output_dir / 'state'}; "
+            "resume with --resume_from_checkpoint latest"
+        )
+        logger.info(message)
+        accelerator.end_training()
+        sys.exit(message)
+    stop.restore()
+
+    if "test" in eval_loaders and (output_dir / "best_cer").is_dir():
+        best = StackMixHTRForCTC.from_pretrained(output_dir / "best_cer").to(accelerator.device)
+        test, rows = evaluate(best, eval_loaders["test"], accelerator, processor, with_loss=False)
+        if accelerator.is_main_process:
+            write_predictions_csv(rows, output_dir / "test_predictions.csv")
+            results = {"checkpoint": str(output_dir / "best_cer"), **test}
+            tmp = output_dir / "test_results.json.tmp"
+            tmp.write_text(json.dumps(results, indent=2))
+            os.replace(tmp, output_dir / "test_results.json")
+            logger.info(
+                f"test ({test['num_lines']} lines) with best_cer/: CER {test['cer']:.4f}, WER {test['wer']:.4f}, "
+                f"accuracy {test['string_accuracy']:.4f}; predictions in {output_dir / 'test_predictions.csv'}"
+            )
+    accelerator.end_training()
+
+
+if __name__ == "__main__":
+    main()

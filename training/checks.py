@@ -1,0 +1,82 @@
+"""Start-up checks of a dataset against a processor and a model configuration.
+
+They run over every line before training, so that a bad dataset stops the run (unknown
+characters) or is reported (lines the model cannot emit) instead of failing mid-epoch.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from modeling_stackmix_htr import OutOfVocabularyError
+
+
+@dataclass
+class OutOfVocabularyReport:
+    """Characters outside the vocabulary, each with the number of lines holding it and the first ids."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    sample_ids: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, char: str, sample_id: str, max_ids: int = 5) -> None:
+        self.counts[char] = self.counts.get(char, 0) + 1
+        ids = self.sample_ids.setdefault(char, [])
+        if len(ids) < max_ids:
+            ids.append(sample_id)
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+    def format(self) -> str:
+        lines = [f"{len(self.counts)} character(s) are not in the vocabulary:"]
+        for char in sorted(self.counts):
+            more = ", ..." if self.counts[char] > len(self.sample_ids[char]) else ""
+            lines.append(
+                f"  {char!r} (U+{ord(char):04X}) in {self.counts[char]} line(s): {', '.join(self.sample_ids[char])}{more}"
+            )
+        return "\n".join(lines)
+
+
+def encode_all(processor, texts: Sequence[str], sample_ids: Sequence[str]) -> tuple[list[list[int]], OutOfVocabularyReport]:
+    """Label ids of every text (text rules applied by the processor) and every unknown character.
+
+    Returns:
+        the ids per line (empty for lines with unknown characters) and the report of those characters.
+    """
+    report = OutOfVocabularyReport()
+    label_ids = []
+    for text, sample_id in zip(texts, sample_ids):
+        try:
+            label_ids.append(processor.encode_text([text], sample_ids=[sample_id])[0])
+        except OutOfVocabularyError as error:
+            for char in error.characters:
+                report.add(char, str(sample_id))
+            label_ids.append([])
+    return label_ids, report
+
+
+def ctc_required_frames(label_ids: Sequence[int]) -> int:
+    """Frames CTC needs to emit a label: one per character plus a blank between equal neighbours."""
+    repeats = sum(1 for previous, current in zip(label_ids, label_ids[1:]) if previous == current)
+    return len(label_ids) + repeats
+
+
+def output_frames(image_processor, width: int, height: int, stride: int) -> int:
+    """Frames the model outputs for an image of this size: ceil(resized width / stride)."""
+    resized_width, _ = image_processor.fit_size(int(width), int(height))
+    return -(-resized_width // stride)
+
+
+def find_unfit_lines(
+    label_ids: Sequence[Sequence[int]], frames: Sequence[int], sample_ids: Sequence[str]
+) -> list[tuple[str, int, int]]:
+    """Lines whose label needs more CTC frames than the model outputs for their image.
+
+    Returns:
+        (sample_id, required frames, available frames) for each such line.
+    """
+    unfit = []
+    for ids, available, sample_id in zip(label_ids, frames, sample_ids):
+        required = ctc_required_frames(ids)
+        if required > available:
+            unfit.append((str(sample_id), required, int(available)))
+    return unfit
