@@ -88,7 +88,8 @@ def parse_args(argv=None):
         "--vocab",
         default=None,
         help="a processor/checkpoint folder whose vocabulary to use, or a text file whose characters form it; "
-        "default: the characters of the training texts after the text rules",
+        "default: the characters of the training and validation texts after the text rules (the dataset's "
+        "character set, as in the paper)",
     )
 
     model = parser.add_argument_group("model")
@@ -170,8 +171,8 @@ def default_text_rules(dataset: str) -> str:
         return "none"
 
 
-def build_processor(args, config: StackMixHTRConfig, train_texts: list[str], text_rules: str) -> StackMixHTRProcessor:
-    """The processor: image settings from the model config, vocabulary from --vocab or the training texts."""
+def build_processor(args, config: StackMixHTRConfig, vocab_texts: list[str], text_rules: str) -> StackMixHTRProcessor:
+    """The processor: image settings from the model config, vocabulary from --vocab or `vocab_texts`."""
     image_settings = {
         "num_channels": config.num_channels,
         "image_height": config.image_height,
@@ -180,7 +181,7 @@ def build_processor(args, config: StackMixHTRConfig, train_texts: list[str], tex
     if args.vocab and Path(args.vocab).is_dir():
         tokenizer = AutoProcessor.from_pretrained(args.vocab).tokenizer
         return StackMixHTRProcessor(StackMixHTRImageProcessor(**image_settings), tokenizer, text_rules=text_rules)
-    texts = Path(args.vocab).read_text(encoding="utf-8").splitlines() if args.vocab else train_texts
+    texts = Path(args.vocab).read_text(encoding="utf-8").splitlines() if args.vocab else vocab_texts
     return StackMixHTRProcessor.from_texts(texts, text_rules=text_rules, **image_settings)
 
 
@@ -322,7 +323,9 @@ def main(argv=None):
     eval_splits = {"validation": splits[args.validation_split]}
     if args.test_split and args.test_split in splits:
         eval_splits["test"] = splits[args.test_split]
-    train_texts = list(train_split["text"])  # the vocabulary comes from the whole split, even for a subset run
+    # The vocabulary comes from the whole train and validation splits, even for a subset run: a
+    # character seen only in validation (Saint Gall has one) must still be a class.
+    vocab_texts = list(train_split["text"]) + list(eval_splits["validation"]["text"])
     if args.max_train_samples is not None:
         train_split = train_split.select(range(min(args.max_train_samples, len(train_split))))
     if args.max_eval_samples is not None:
@@ -341,7 +344,7 @@ def main(argv=None):
     else:
         text_rules = args.text_rules or default_text_rules(args.dataset)
         config = build_model_config(args, vocab_size=1)
-        processor = build_processor(args, config, train_texts, text_rules)
+        processor = build_processor(args, config, vocab_texts, text_rules)
         config.vocab_size = processor.vocab_size
     logger.info(
         f"text rules {processor.text_rules!r}, {processor.vocab_size} classes, preset {args.model_preset} "

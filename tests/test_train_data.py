@@ -6,7 +6,7 @@ import torch
 from accelerate.data_loader import BatchSamplerShard
 
 from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRImageProcessor, StackMixHTRProcessor
-from test_train_support import line_image
+from training_support import line_image
 from training.checkpointing import atomic_directory
 from training.checks import ctc_required_frames, encode_all, find_unfit_lines, output_frames
 from training.data import LineCollator

@@ -3,22 +3,37 @@ and a bfloat16 run."""
 
 import json
 
-from test_train_support import TINY_RUN, make_tiny_dataset, run_training, simple_splits
+from training_support import TINY_RUN, make_tiny_dataset, run_training, simple_splits
 
 
-def test_unknown_validation_characters_stop_the_run_with_a_list(tmp_path):
+def test_validation_characters_outside_a_given_vocabulary_stop_the_run_with_a_list(tmp_path):
     splits = simple_splits()
     splits["validation"][1] = ("va-odd", "ab§c", 100)
     splits["validation"][2] = ("va-odder", "Zab", 100)
     dataset = make_tiny_dataset(tmp_path / "data", splits)
-    result = run_training("--dataset", dataset, "--output_dir", tmp_path / "run", *TINY_RUN, "--num_train_epochs", 1)
+    vocab = tmp_path / "charset.txt"
+    vocab.write_text("abc\n")
+    result = run_training(
+        "--dataset", dataset, "--output_dir", tmp_path / "run", *TINY_RUN, "--num_train_epochs", 1, "--vocab", vocab
+    )
     assert result.returncode != 0
     assert "'§' (U+00A7) in 1 line(s): va-odd" in result.stdout
     assert "'Z' (U+005A) in 1 line(s): va-odder" in result.stdout
     assert not (tmp_path / "run" / "last").exists()
 
 
-def test_a_given_vocabulary_file_is_checked_too(tmp_path):
+def test_the_default_vocabulary_covers_characters_seen_only_in_validation(tmp_path):
+    splits = simple_splits()
+    splits["validation"][1] = ("va-odd", "abZc", 100)
+    dataset = make_tiny_dataset(tmp_path / "data", splits)
+    output_dir = tmp_path / "run"
+    result = run_training("--dataset", dataset, "--output_dir", output_dir, *TINY_RUN, "--num_train_epochs", 1)
+    assert result.returncode == 0, result.stdout[-3000:]
+    vocab = json.loads((output_dir / "last" / "vocab.json").read_text())
+    assert set(vocab) >= {"a", "b", "c", "Z"}
+
+
+def test_train_characters_outside_a_given_vocabulary_stop_the_run(tmp_path):
     dataset = make_tiny_dataset(tmp_path / "data", simple_splits())
     vocab = tmp_path / "charset.txt"
     vocab.write_text("ab\n")

@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from test_train_support import TINY_RUN, make_tiny_dataset, run_training, simple_splits
+from training_support import TINY_RUN, make_tiny_dataset, run_training, simple_splits
 
 
 def test_two_cpu_processes(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ from transformers import AutoModelForCTC, AutoProcessor, pipeline
 
 import modeling_stackmix_htr  # noqa: F401  (registers the Auto classes and the pipeline)
 from data_builders import build
-from test_train_support import TINY_RUN, run_training
+from training_support import TINY_RUN, run_training
 
 
 @pytest.fixture(scope="module")

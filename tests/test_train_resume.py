@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from test_train_support import TINY_RUN, TRAIN_SCRIPT, make_tiny_dataset, run_training, simple_splits, training_env
+from training_support import TINY_RUN, TRAIN_SCRIPT, make_tiny_dataset, run_training, simple_splits, training_env
 
 
 @pytest.fixture(scope="module")
