@@ -122,6 +122,11 @@ def parse_args(argv=None):
     train.add_argument(
         "--fixed_width", action="store_true", help="pad every line to max_width as the paper did (slower; for comparisons)"
     )
+    train.add_argument(
+        "--channels_last",
+        action="store_true",
+        help="keep convolution weights (hence activations) in channels-last layout: faster oneDNN/cuDNN kernels",
+    )
     train.add_argument("--num_workers", type=int, default=2, help="DataLoader worker processes per training process")
     train.add_argument("--seed", type=int, default=6955)
     train.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default=None, help="default: accelerate config")
@@ -409,6 +414,8 @@ def main(argv=None):
         )
 
     model = StackMixHTRForCTC(config)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     model, optimizer, train_loader, *prepared_eval = accelerator.prepare(
         model, optimizer, train_loader, *eval_loaders.values()

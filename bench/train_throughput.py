@@ -1,7 +1,7 @@
 """Training throughput: lines/s and peak memory of one optimizer step, per model preset, for
 paper-style fixed padding (every line on a max_width canvas, no mask) against variable-width
 batches (padded to the batch's widest line, with and without width grouping), in float32 and
-bfloat16 autocast.
+bfloat16 autocast, the latter also with channels-last convolution weights (`--channels_last`).
 
 Each setting runs in its own process (so the peak memory is its own) over the first batches
 of the training split's epoch-0 order; batches are collated before timing, as DataLoader
@@ -24,7 +24,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RAW = REPO_ROOT.parent / "shared" / "datasets" / "saintgalldb-v1.0"
 PADDINGS = ("fixed", "variable", "grouped")
-PRECISIONS = ("fp32", "bf16")
+# (autocast precision, channels-last weights)
+PRECISIONS = (("fp32", False), ("bf16", False), ("bf16", True))
 # (batch size, warm-up steps, timed steps) per preset on a CPU: the paper preset takes tens of
 # seconds a step there, so it gets fewer steps to keep the whole run near ten minutes.
 CPU_STEPS = {"paper": (4, 0, 2), "small": (8, 2, 10), "tiny": (8, 2, 10)}
@@ -68,6 +69,8 @@ def measure(setting: dict) -> dict:
         raise SystemExit(f"{setting['dataset']}: not enough training lines for {warmup + steps} batches of {batch_size}")
 
     model = StackMixHTRForCTC(config).to(device).train()
+    if setting["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-4, weight_decay=1e-2)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=setting["precision"] == "bf16")
     # The warm-up steps first, then a pass over the timed batches to let the kernels of every
@@ -95,6 +98,10 @@ def measure(setting: dict) -> dict:
         "mean_batch_width": sum(b["pixel_values"].shape[-1] for b in batches[warmup:]) / steps,
         "peak_memory_mb": peak_memory_mb(device),
     }
+
+
+def describe(row: dict) -> str:
+    return row["precision"] + (" channels-last" if row["channels_last"] else "")
 
 
 def ensure_dataset(args) -> str:
@@ -130,9 +137,9 @@ def main():
         defaults = GPU_STEPS if torch.cuda.is_available() else CPU_STEPS[preset]
         batch_size, warmup, steps = (given or default for given, default in zip((args.batch_size, args.warmup, args.steps), defaults))
         for padding in PADDINGS:
-            for precision in PRECISIONS:
+            for precision, channels_last in PRECISIONS:
                 setting = dict(dataset=dataset, preset=preset, padding=padding, precision=precision,
-                               batch_size=batch_size, warmup=warmup, steps=steps)
+                               channels_last=channels_last, batch_size=batch_size, warmup=warmup, steps=steps)
                 result = subprocess.run(
                     [sys.executable, __file__, "--worker", json.dumps(setting)],
                     capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"},
@@ -142,28 +149,28 @@ def main():
                 row = json.loads(result.stdout.strip().splitlines()[-1])
                 rows.append(row)
                 print(
-                    f"{preset:6s} {padding:9s} {precision:5s} batch {batch_size:2d}: {row['lines_per_second']:8.2f} lines/s "
+                    f"{preset:6s} {padding:9s} {describe(row):18s} batch {batch_size:2d}: {row['lines_per_second']:8.2f} lines/s "
                     f"({row['seconds_per_step']:.3f} s/step, mean width {row['mean_batch_width']:.0f} px), "
                     f"peak memory {row['peak_memory_mb']:.0f} MB",
                     flush=True,
                 )
 
     print(f"\ndataset {dataset}, device {rows[0]['device']}")
-    print("| preset | padding | precision | batch | lines/s | s/step | mean width | peak MB | speed-up |")
+    print("| preset | padding | precision, layout | batch | lines/s | s/step | mean width | peak MB | speed-up |")
     print("|---|---|---|---|---|---|---|---|---|")
     for preset in args.presets.split(","):
         group = [row for row in rows if row["preset"] == preset]
-        baseline = next(row for row in group if row["padding"] == "fixed" and row["precision"] == "fp32")
+        baseline = next(row for row in group if row["padding"] == "fixed" and describe(row) == "fp32")
         for row in group:
             print(
-                f"| {preset} | {row['padding']} | {row['precision']} | {row['batch_size']} | {row['lines_per_second']:.2f} "
+                f"| {preset} | {row['padding']} | {describe(row)} | {row['batch_size']} | {row['lines_per_second']:.2f} "
                 f"| {row['seconds_per_step']:.3f} | {row['mean_batch_width']:.0f} | {row['peak_memory_mb']:.0f} "
                 f"| {row['lines_per_second'] / baseline['lines_per_second']:.2f}x |"
             )
         variable = [row for row in group if row["padding"] != "fixed"]
         best = max(variable, key=lambda row: row["lines_per_second"])
         print(
-            f"{preset}: best variable-width setting ({best['padding']}, {best['precision']}) is "
+            f"{preset}: best variable-width setting ({best['padding']}, {describe(best)}) is "
             f"{best['lines_per_second'] / baseline['lines_per_second']:.2f}x the fixed-padding float32 baseline"
         )
     if args.json_out:
