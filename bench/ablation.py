@@ -5,9 +5,7 @@
 
 Every step is a subprocess whose exact command is printed and listed in the results file:
 
-1. build Saint Gall with `python -m data_builders saintgall` (skipped when WORK/saintgall exists)
-   and write WORK/vocab.txt, the train and validation transcriptions that give every run its
-   vocabulary (`--vocab`);
+1. build Saint Gall with `python -m data_builders saintgall` (skipped when WORK/saintgall exists);
 2. train `base` with train_accelerate.py;
 3. char masks of the train split from base's `best_cer/` (forced CTC alignment), then the
    StackMix token bank;
@@ -68,6 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--work_dir", default="outputs/ablation", help="dataset, runs, char masks, bank, evaluations")
     parser.add_argument("--results", default="bench/RESULTS.md", help="the Markdown report (the plot goes next to it)")
     parser.add_argument("--preset", choices=["paper", "small", "tiny"], default="small", help="model preset")
+    parser.add_argument("--image_height", type=int, default=None, help="line height override (default: the preset's)")
     parser.add_argument("--epochs", type=int, default=150, help="epochs per experiment")
     parser.add_argument("--batch_size", type=int, default=16, help="training lines per batch and process")
     parser.add_argument("--seed", type=int, default=6955, help="seed of every run and of the bank")
@@ -132,10 +131,10 @@ class Ablation:
         self.dataset = self.work / "saintgall"
         self.char_masks = self.work / "char_masks"
         self.bank = self.work / "bank"
-        self.vocab = self.work / "vocab.txt"
         self.record_path = self.work / "ablation_record.json"
         self.budget = {
             "preset": args.preset,
+            "image_height": args.image_height,
             "epochs": args.epochs,
             "batch_size": args.batch_size,
             "seed": args.seed,
@@ -186,21 +185,6 @@ class Ablation:
                    "--skip-invalid", "--no-progress"]  # fmt: skip
         self.run("build", command)
 
-    def write_vocab(self) -> None:
-        """The train and validation transcriptions, one per line, for --vocab.
-
-        Saint Gall's validation split holds a character the train split lacks ('k'), and
-        train_accelerate.py refuses validation characters outside the vocabulary.
-        """
-        if self.vocab.is_file():
-            return
-        import datasets
-
-        splits = datasets.load_dataset(str(self.dataset))
-        texts = [text for split in ("train", "validation") for text in splits[split]["text"]]
-        write_atomic(self.vocab, ("\n".join(texts) + "\n").encode("utf-8"))
-        print(f"[ablation] wrote {shown(self.vocab)}: {len(texts)} train and validation transcriptions", flush=True)
-
     def train(self, name: str) -> None:
         step = f"train {name}"
         if self.step_done(step):
@@ -212,14 +196,14 @@ class Ablation:
         command = [
             *a.launcher, "train_accelerate.py", "--dataset", shown(self.dataset), "--output_dir", shown(output_dir),
             "--model_preset", a.preset, "--num_train_epochs", a.epochs, "--train_batch_size", a.batch_size,
-            "--vocab", shown(self.vocab), "--seed", a.seed, "--num_workers", a.num_workers, "--use_augs",
+            "--seed", a.seed, "--num_workers", a.num_workers, "--use_augs", "--channels_last",
             "--test_split", "",  # the test split is scored by eval.py, with the as-ASR metrics too
         ]  # fmt: skip
         if use_blots:
             command += ["--use_blots"]
         if use_stackmix:
             command += ["--stackmix_bank", shown(self.bank), "--corpus", shown(a.corpus), "--stackmix_p", STACKMIX_P]
-        for flag in ("mixed_precision", "max_train_samples", "max_eval_samples"):
+        for flag in ("image_height", "mixed_precision", "max_train_samples", "max_eval_samples"):
             if getattr(a, flag) is not None:
                 command += [f"--{flag}", getattr(a, flag)]
         interrupted = (output_dir / "state" / "training_progress.json").is_file()
@@ -227,8 +211,6 @@ class Ablation:
 
     def build_stackmix_bank(self) -> None:
         """Char masks of the train split from base's best_cer/ (forced alignment), then the token bank."""
-        from modeling_stackmix_htr import StackMixHTRConfig
-
         a = self.args
         base = self.work / "base" / "best_cer"
         if not base.is_dir():
@@ -242,7 +224,7 @@ class Ablation:
                 command += ["--max_lines", a.max_train_samples]
             self.run("char masks", command)
         if not self.step_done("bank"):
-            height = StackMixHTRConfig.from_preset(a.preset).image_height
+            height = model_config(a).image_height
             command = [
                 a.python, "-m", "augmentations.stackmix", "build-bank", "--char_masks", shown(self.char_masks),
                 "--dataset", shown(self.dataset), "--output_dir", shown(self.bank), "--height", height,
@@ -267,7 +249,6 @@ class Ablation:
     def run_all(self) -> None:
         started = time.perf_counter()
         self.build_dataset()
-        self.write_vocab()
         chosen = [name for name in EXPERIMENTS if name in self.args.experiments]
         for name in chosen:
             if EXPERIMENTS[name][2]:
@@ -279,6 +260,14 @@ class Ablation:
 
 
 # ------------------------------------------------------------------------------------ report
+
+
+def model_config(args: argparse.Namespace):
+    """The model configuration every run trains: the preset with the --image_height override."""
+    from modeling_stackmix_htr import StackMixHTRConfig
+
+    overrides = {"image_height": args.image_height} if args.image_height else {}
+    return StackMixHTRConfig.from_preset(args.preset, **overrides)
 
 
 def validation_curve(run_dir: Path) -> list[tuple[int, float]]:
@@ -350,7 +339,6 @@ def format_duration(seconds: float) -> str:
 
 
 def write_report(ablation: Ablation, path: Path) -> None:
-    from modeling_stackmix_htr import StackMixHTRConfig
 
     a, work, steps = ablation.args, ablation.work, ablation.record["steps"]
     plot_path = path.with_name("ablation_curves.png")
@@ -358,7 +346,7 @@ def write_report(ablation: Ablation, path: Path) -> None:
     curves = {name: validation_curve(work / name) for name in evaluated}
     plot_curves(curves, plot_path)
 
-    config = StackMixHTRConfig.from_preset(a.preset)
+    config = model_config(a)
     rows, test_lines = [], None
     for name in evaluated:
         results = json.loads((work / f"eval_{name}" / "results.json").read_text())
@@ -387,8 +375,7 @@ def write_report(ablation: Ablation, path: Path) -> None:
         "(the paper's AdamW + OneCycleLR)",
         f"- data: Saint Gall official page splits, {lines_used(a.max_train_samples)} train lines, "
         f"{lines_used(a.max_eval_samples)} validation lines, {test_lines if test_lines is not None else '–'} test lines",
-        f"- vocabulary (`--vocab {shown(ablation.vocab)}`): the characters of the train and validation transcriptions, "
-        "written by bench/ablation.py (train_accelerate.py refuses validation characters outside the vocabulary)",
+        "- vocabulary: train_accelerate.py's default, the characters of the train and validation transcriptions",
         "- every experiment trains with the plain augmentations (`--use_augs`: CLAHE, rotation, JPEG), as the paper's "
         "base model does; blots and StackMix (p = 0.8, Latin corpus) are added on top",
         "",
