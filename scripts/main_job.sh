@@ -32,7 +32,7 @@ resume=()
     --dataset "$DATA" --output_dir "$OUT" \
     --model_preset small --image_height 32 --num_channels 1 \
     --num_train_epochs "$EPOCHS" --train_batch_size 8 --eval_batch_size 32 \
-    --group_by_width --mixed_precision bf16 --num_workers 1 \
+    --group_by_width --mixed_precision bf16 --channels_last --num_workers 1 \
     "${resume[@]}"
 
 "$PYTHON" - "$DATA" "$OUT" <<'PY'
