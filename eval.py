@@ -34,7 +34,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from torch.utils.data import DataLoader
 from transformers import AutoModelForCTC
 from transformers import AutoProcessor
 
+from data_builders.writer import write_file_atomic
 from metrics import line_cer
 from metrics import load_metric
 from modeling_stackmix_htr import StackMixHTRForCTC  # importing the package registers the Auto classes
@@ -276,19 +276,6 @@ def aggregate(per_checkpoint: dict[str, dict], keys) -> tuple[dict, dict]:
 # ----------------------------------------------------------------------------- outputs
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        os.unlink(tmp_name)
-        raise
-
-
 def predictions_file_name(name: str) -> str:
     return re.sub(r"[^\w.-]+", "__", name) + ".csv"
 
@@ -468,14 +455,14 @@ def main(argv=None) -> dict:
     }
 
     for name, text in csv_texts.items():
-        write_atomic(output_dir / "predictions" / predictions_file_name(name), text)
-    write_atomic(output_dir / "summary.md", summary_markdown(args, results, worst_lines))
+        write_file_atomic(output_dir / "predictions" / predictions_file_name(name), text.encode("utf-8"))
+    write_file_atomic(output_dir / "summary.md", summary_markdown(args, results, worst_lines).encode("utf-8"))
     if args.write_model_card:
         for checkpoint in checkpoints:
             card = model_card_text(checkpoint, args, per_checkpoint[checkpoint.name])
-            write_atomic(Path(checkpoint.path) / "README.md", card)
+            write_file_atomic(Path(checkpoint.path) / "README.md", card.encode("utf-8"))
     # results.json last: its presence means the run finished.
-    write_atomic(output_dir / "results.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    write_file_atomic(output_dir / "results.json", (json.dumps(results, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     print("mean ± std: " + ", ".join(f"{key} {_percent(mean[key])} ± {_percent(std[key])}%" for key in METRIC_KEYS))
     print(f"wrote {output_dir}")
     return results

@@ -7,13 +7,13 @@ transform is forced on (p=1) so that every cell shows its effect.
 """
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 import albumentations as A
 import cv2
 import numpy as np
+
+from data_builders.writer import write_file_atomic
 
 from .base import base_transforms, seed_augmentations
 from .blots import HandwrittenBlot
@@ -79,15 +79,7 @@ def write_png_atomically(image: np.ndarray, path: Path) -> None:
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
         raise RuntimeError(f"could not encode the preview grid for {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(encoded.tobytes())
-        os.replace(tmp_path, path)
-    except BaseException:
-        os.unlink(tmp_path)
-        raise
+    write_file_atomic(path, encoded.tobytes())
 
 
 def preview(dataset_dir: str, out: Path, n: int = 8, split: str = "train", seed: int = 0,

@@ -31,9 +31,10 @@ import os
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from data_builders.writer import write_file_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,18 +102,6 @@ def shown(path: Path) -> str:
     return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(tmp_name, path)
-    except BaseException:
-        os.unlink(tmp_name)
-        raise
-
-
 def describe_training_device() -> str:
     """The accelerator Accelerate trains on by default: the GPUs when there are any."""
     import torch
@@ -172,7 +161,7 @@ class Ablation:
         print(f"[ablation] {step} done in {entry['seconds']:.1f} s", flush=True)
 
     def save_record(self) -> None:
-        write_atomic(self.record_path, (json.dumps(self.record, indent=2) + "\n").encode())
+        write_file_atomic(self.record_path, (json.dumps(self.record, indent=2) + "\n").encode())
 
     # --------------------------------------------------------------------------------- steps
 
@@ -311,7 +300,7 @@ def plot_curves(curves: dict[str, list[tuple[int, float]]], path: Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     plt.close(figure)
-    write_atomic(path, buffer.getvalue())
+    write_file_atomic(path, buffer.getvalue())
 
 
 def read_card_metadata(readme: Path) -> dict:
@@ -437,7 +426,7 @@ def write_report(ablation: Ablation, path: Path) -> None:
         "```",
         "",
     ]
-    write_atomic(path, "\n".join(lines).encode("utf-8"))
+    write_file_atomic(path, "\n".join(lines).encode("utf-8"))
 
 
 def main(argv=None) -> None:

@@ -238,6 +238,27 @@ def check_output_dir(out_dir: Path, overwrite: bool) -> None:
         )
 
 
+def write_file_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` through a temporary file in the same folder, then rename it over `path`.
+
+    A reader never sees a partial file and an old `path` survives a failed write. The file gets
+    the permissions a plain `open()` would give it (mkstemp's are owner-only).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
+        os.replace(tmp_name, path)
+    except BaseException:
+        os.unlink(tmp_name)
+        raise
+
+
 def publish_folder(tmp_dir: Path, out_dir: Path) -> None:
     """Move the finished build into place; an old OUT_DIR is removed only once the new one is complete."""
     if not out_dir.exists():
