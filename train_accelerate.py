@@ -125,7 +125,8 @@ def parse_args(argv=None):
     train.add_argument(
         "--channels_last",
         action="store_true",
-        help="keep convolution weights (hence activations) in channels-last layout: faster oneDNN/cuDNN kernels",
+        help="keep convolution weights (hence activations) in channels-last layout: faster oneDNN/cuDNN kernels "
+        "(use with bf16 on CPU: torch 2.13's fp32 CPU convolution backward can abort on it with few channels)",
     )
     train.add_argument("--num_workers", type=int, default=2, help="DataLoader worker processes per training process")
     train.add_argument("--seed", type=int, default=6955)
