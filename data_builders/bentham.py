@@ -17,7 +17,7 @@ from .records import (
     Record,
     SourceInfo,
     SourceItem,
-    read_text_file,
+    read_line_transcription,
     require_dir,
     split_lists_to_map,
 )
@@ -53,15 +53,11 @@ def iter_records(raw_dir: Path) -> Iterator[SourceItem]:
     id_to_split = split_lists_to_map({split: [root / "Partitions" / name] for split, name in PARTITIONS.items()})
     for line_id, split in id_to_split.items():
         text_file = text_dir / f"{line_id}.txt"
-        try:
-            text = read_text_file(text_file)
-        except FileNotFoundError:
-            yield Invalid(line_id, "transcription file missing", str(text_file))
+        text = read_line_transcription(line_id, text_file)
+        if isinstance(text, Invalid):
+            yield text
             continue
-        except UnicodeDecodeError:
-            yield Invalid(line_id, "text not UTF-8", str(text_file))
-            continue
-        yield Record(line_id, split, " ".join(text.strip().splitlines()), image_dir / f"{line_id}.png")
+        yield Record(line_id, split, text, image_dir / f"{line_id}.png")
     unlisted = sum(1 for path in text_dir.glob("*.txt") if path.stem not in id_to_split)
     if unlisted:
         yield Excluded(unlisted, "transcription in none of the Partitions lists")

@@ -19,7 +19,7 @@ from .records import (
     SourceInfo,
     SourceItem,
     iter_csv_rows,
-    read_text_file,
+    read_line_transcription,
     require_dir,
     require_file,
 )
@@ -63,16 +63,12 @@ def iter_records(raw_dir: Path) -> Iterator[SourceItem]:
             yield Invalid(sample_id, "flagged for several splits in mapper.csv", ", ".join(splits))
             continue
         text_file = text_dir / f"{sample_id}.txt"
-        try:
-            text = read_text_file(text_file)
-        except FileNotFoundError:
-            yield Invalid(sample_id, "transcription file missing", str(text_file))
-            continue
-        except UnicodeDecodeError:
-            yield Invalid(sample_id, "text not UTF-8", str(text_file))
+        text = read_line_transcription(sample_id, text_file)
+        if isinstance(text, Invalid):
+            yield text
             continue
         split = splits[0] if splits else "train"
-        yield Record(sample_id, split, " ".join(text.strip().splitlines()), image_dir / image_name)
+        yield Record(sample_id, split, text, image_dir / image_name)
     unlisted = sum(1 for path in text_dir.glob("*.txt") if path.stem not in listed)
     if unlisted:
         yield Excluded(unlisted, "transcription not listed in mapper.csv")

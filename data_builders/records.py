@@ -93,6 +93,17 @@ def read_text_file(path: Path) -> str:
     return path.read_bytes().decode("utf-8-sig")
 
 
+def read_line_transcription(sample_id: str, path: Path) -> str | Invalid:
+    """One line's transcription file as a single line of text, or the reason it cannot be read."""
+    try:
+        text = read_text_file(path)
+    except FileNotFoundError:
+        return Invalid(sample_id, "transcription file missing", str(path))
+    except UnicodeDecodeError:
+        return Invalid(sample_id, "text not UTF-8", str(path))
+    return " ".join(text.strip().splitlines())
+
+
 def iter_utf8_lines(path: Path) -> Iterator[tuple[int, str | None, bytes]]:
     """Yield (line number, decoded line or None when not UTF-8, raw bytes) for every line.
 
