@@ -10,6 +10,8 @@ Every step is a subprocess whose exact command is printed and listed in the resu
 3. char masks of the train split from base's `best_cer/` (forced CTC alignment), then the
    StackMix token bank;
 4. train `blots`, `stackmix` and `blots_stackmix` with the same preset, epochs, batch size and seed;
+   with --jobs N, up to N training runs go at once (`base` with `blots`, then the StackMix pair), each
+   with its share of the CPU threads and its output in WORK/logs/;
 5. score each experiment's `best_cer/` on the test split with eval.py;
 6. write RESULTS.md (test CER/WER/accuracy, the paper's figure, training curves, commands).
 
@@ -73,6 +75,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=6955, help="seed of every run and of the bank")
     parser.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default=None, help="passed to training (default: accelerate config)")
     parser.add_argument("--num_workers", type=int, default=2, help="DataLoader workers of training and evaluation")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="training runs at once; on a CPU each gets cores / jobs threads"
+    )
     parser.add_argument("--python", default=sys.executable, help="interpreter of the data, mask, bank, eval steps")
     parser.add_argument(
         "--launcher", default=None, help='runs train_accelerate.py, e.g. "accelerate launch" (default: --python)'
@@ -89,6 +94,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         default = Path(parser.get_default(name))
         base = REPO_ROOT if value == default else Path.cwd()
         setattr(args, name, (base / value).resolve())
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     args.launcher = shlex.split(args.launcher) if args.launcher else [args.python]
     if args.device is None:
         import torch
@@ -128,6 +135,7 @@ class Ablation:
             "batch_size": args.batch_size,
             "seed": args.seed,
             "mixed_precision": args.mixed_precision,
+            "jobs": args.jobs,
             "max_train_samples": args.max_train_samples,
             "max_eval_samples": args.max_eval_samples,
         }
@@ -144,21 +152,53 @@ class Ablation:
     def step_done(self, step: str) -> bool:
         return self.record["steps"].get(step, {}).get("done", False)
 
-    def run(self, step: str, command: list[str], resume_flags: tuple[str, ...] = ()) -> None:
-        """Run one step (with `resume_flags` appended, not recorded) and add its wall time to the record."""
-        command = [str(part) for part in command]
-        entry = self.record["steps"].setdefault(step, {"seconds": 0.0})
-        entry.update(command=shlex.join(command), done=False)
-        resumed = " (resumed)" if resume_flags else ""
-        print(f"\n[ablation] {step}{resumed}\n$ {shlex.join([*command, *resume_flags])}", flush=True)
-        started = time.perf_counter()
-        result = subprocess.run([*command, *resume_flags], cwd=REPO_ROOT, env=self.env)
-        entry["seconds"] += time.perf_counter() - started
-        entry["done"] = result.returncode == 0
-        self.save_record()
-        if result.returncode != 0:
-            raise SystemExit(f"[ablation] step {step!r} failed with exit code {result.returncode}: {entry['command']}")
-        print(f"[ablation] {step} done in {entry['seconds']:.1f} s", flush=True)
+    def run(self, step: str, command: list, resume_flags: tuple[str, ...] = ()) -> None:
+        """Run one step in the foreground."""
+        self.run_together([(step, command, resume_flags)])
+
+    def run_together(self, steps: list[tuple[str, list, tuple[str, ...]]]) -> None:
+        """Run steps at once, each as (name, command, resume flags appended but not recorded), and add
+        their wall times to the record. Several at once write to WORK/logs/ and share the CPU threads."""
+        env, logs = self.env, {}
+        if len(steps) > 1:
+            env = {**env, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // len(steps)))}
+            (self.work / "logs").mkdir(parents=True, exist_ok=True)
+        running = {}
+        for step, command, resume_flags in steps:
+            command = [str(part) for part in command]
+            entry = self.record["steps"].setdefault(step, {"seconds": 0.0})
+            entry.update(command=shlex.join(command), done=False)
+            resumed = " (resumed)" if resume_flags else ""
+            print(f"\n[ablation] {step}{resumed}\n$ {shlex.join([*command, *resume_flags])}", flush=True)
+            output = None
+            if len(steps) > 1:
+                logs[step] = self.work / "logs" / (step.replace(" ", "_") + ".log")
+                output = logs[step].open("a")
+                print(f"[ablation] {step}: output in {shown(logs[step])}", flush=True)
+            errors = subprocess.STDOUT if output else None
+            process = subprocess.Popen([*command, *resume_flags], cwd=REPO_ROOT, env=env, stdout=output, stderr=errors)
+            running[step] = (process, time.perf_counter(), output)
+        failed = []
+        while running:
+            time.sleep(0.2)
+            for step, (process, started, output) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                del running[step]
+                if output:
+                    output.close()
+                entry = self.record["steps"][step]
+                entry["seconds"] += time.perf_counter() - started
+                entry["done"] = process.returncode == 0
+                self.save_record()
+                if entry["done"]:
+                    print(f"[ablation] {step} done in {entry['seconds']:.1f} s", flush=True)
+                else:
+                    where = f" (output: {shown(logs[step])})" if step in logs else ""
+                    code = process.returncode
+                    failed.append(f"step {step!r} failed with exit code {code}{where}: {entry['command']}")
+        if failed:
+            raise SystemExit("[ablation] " + "\n[ablation] ".join(failed))
 
     def save_record(self) -> None:
         write_file_atomic(self.record_path, (json.dumps(self.record, indent=2) + "\n").encode())
@@ -174,11 +214,12 @@ class Ablation:
                    "--skip-invalid", "--no-progress"]  # fmt: skip
         self.run("build", command)
 
-    def train(self, name: str) -> None:
+    def training_step(self, name: str) -> tuple[str, list, tuple[str, ...]] | None:
+        """The train step of one experiment for run_together, or None when it finished earlier."""
         step = f"train {name}"
         if self.step_done(step):
             print(f"[ablation] {step}: finished earlier", flush=True)
-            return
+            return None
         a = self.args
         _, use_blots, use_stackmix = EXPERIMENTS[name]
         output_dir = self.work / name
@@ -200,7 +241,7 @@ class Ablation:
             if getattr(a, flag) is not None:
                 command += [f"--{flag}", getattr(a, flag)]
         interrupted = (output_dir / "state" / "training_progress.json").is_file()
-        self.run(step, command, ("--resume_from_checkpoint", "latest") if interrupted else ())
+        return step, command, ("--resume_from_checkpoint", "latest") if interrupted else ()
 
     def build_stackmix_bank(self) -> None:
         """Char masks of the train split from base's best_cer/ (forced alignment), then the token bank."""
@@ -243,11 +284,16 @@ class Ablation:
         started = time.perf_counter()
         self.build_dataset()
         chosen = [name for name in EXPERIMENTS if name in self.args.experiments]
-        for name in chosen:
-            if EXPERIMENTS[name][2]:
+        # The StackMix runs need the bank, which needs base's model: they form the second wave.
+        for wants_stackmix in (False, True):
+            wave = [name for name in chosen if EXPERIMENTS[name][2] == wants_stackmix]
+            if wave and wants_stackmix:
                 self.build_stackmix_bank()
-            self.train(name)
-            self.evaluate(name)
+            for first in range(0, len(wave), self.args.jobs):
+                steps = [self.training_step(name) for name in wave[first : first + self.args.jobs]]
+                self.run_together([step for step in steps if step is not None])
+            for name in wave:
+                self.evaluate(name)
         write_report(self, self.args.results)
         print(f"\n[ablation] wrote {self.args.results} in {time.perf_counter() - started:.1f} s", flush=True)
 
@@ -363,6 +409,8 @@ def write_report(ablation: Ablation, path: Path) -> None:
         "",
         f"- device: {describe_training_device()}; training launcher `{shlex.join(a.launcher)}`, mixed precision "
         f"`{a.mixed_precision or 'accelerate default'}`; char masks and evaluation on `{a.device}`",
+        *([f"- {a.jobs} training runs at a time (`--jobs {a.jobs}`: base with +blots, then the two StackMix runs), "
+           f"each with `OMP_NUM_THREADS={max(1, (os.cpu_count() or 1) // a.jobs)}`"] if a.jobs > 1 else []),
         f"- model preset `{a.preset}` ({config.image_height} x {config.max_width} px input), {a.epochs} epoch(s), "
         f"batch size {a.batch_size}, seed {a.seed}; optimizer and schedule: train_accelerate.py's defaults "
         "(the paper's AdamW + OneCycleLR)",
@@ -382,7 +430,8 @@ def write_report(ablation: Ablation, path: Path) -> None:
         "\"As ASR\": both sides lower-cased, punctuation removed. The paper reports only the CER of StackMix+blots for",
         "Saint Gall with its full recipe (ResNet34 stages pretrained on ImageNet, 128 x 2048 input); compare our",
         "+blots+StackMix row with it only when the budget above matches. Training time: the wall time of the",
-        "train_accelerate.py process, per-epoch validation included.",
+        "train_accelerate.py process, per-epoch validation included"
+        + (", while sharing the machine with another run." if a.jobs > 1 else "."),
         "",
         "## Training curves",
         "",

@@ -18,7 +18,7 @@ def test_ablation_writes_results_for_the_four_experiments(saint_gall_dir, latin_
     command = [
         sys.executable, "bench/ablation.py", "--raw", saint_gall_dir, "--corpus", latin_corpus,
         "--work_dir", work_dir, "--results", results, "--preset", "tiny", "--epochs", "1", "--batch_size", "4",
-        "--max_train_samples", "8", "--max_eval_samples", "4", "--num_workers", "0", "--device", "cpu",
+        "--max_train_samples", "8", "--max_eval_samples", "4", "--num_workers", "0", "--device", "cpu", "--jobs", "2",
     ]  # fmt: skip
     run = subprocess.run(list(map(str, command)), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -40,3 +40,7 @@ def test_ablation_writes_results_for_the_four_experiments(saint_gall_dir, latin_
     bank = json.loads((work_dir / "bank" / "stackmix_bank.json").read_text())
     assert f"{bank['num_slices']} slices" in report
     assert not [path.name for path in results.parent.iterdir() if path.name.endswith(".tmp")]
+    # --jobs 2 trains base with blots, then the StackMix pair, at once, each logging to its own file.
+    assert "2 training runs at a time" in report
+    for name in ROW_LABELS:
+        assert "epoch" in (work_dir / "logs" / f"train_{name}.log").read_text()
