@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 from transformers import AutoProcessor
 
 from augmentations.transforms import TrainAugment, build_train_augmentations
+from data_builders.writer import write_file_atomic
 from metrics import line_cer, load_metric
 from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRImageProcessor, StackMixHTRProcessor
 from training.checkpointing import (
@@ -224,11 +225,11 @@ def check_lines(accelerator, processor, config, splits, sizes, output_dir: Path)
         logger.warning(
             f"{len(unfit)} line(s) need more CTC frames than the model outputs for their width "
             f"(label length + repeats > frames); they train with zero loss and cannot be read fully: {shown}{more}. "
-            "All are listed in unfit_lines.json."
+            "All are listed in unfit_lines.json. A taller --image_height gives each line more frames "
+            f"(one per {config.width_stride} pixel columns)."
         )
-        path = output_dir / "unfit_lines.json"
         rows = [{"split": s, "sample_id": i, "required_frames": n, "frames": f} for s, i, n, f in unfit]
-        path.write_text(json.dumps(rows, indent=1))
+        write_file_atomic(output_dir / "unfit_lines.json", json.dumps(rows, indent=1).encode("utf-8"))
     return unfit
 
 
@@ -599,9 +600,7 @@ def main(argv=None):
         if accelerator.is_main_process:
             write_predictions_csv(rows, output_dir / "test_predictions.csv")
             results = {"checkpoint": str(output_dir / "best_cer"), **test}
-            tmp = output_dir / "test_results.json.tmp"
-            tmp.write_text(json.dumps(results, indent=2))
-            os.replace(tmp, output_dir / "test_results.json")
+            write_file_atomic(output_dir / "test_results.json", json.dumps(results, indent=2).encode("utf-8"))
             logger.info(
                 f"test ({test['num_lines']} lines) with best_cer/: CER {test['cer']:.4f}, WER {test['wer']:.4f}, "
                 f"accuracy {test['string_accuracy']:.4f}; predictions in {output_dir / 'test_predictions.csv'}"

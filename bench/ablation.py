@@ -325,6 +325,12 @@ def validation_curve(run_dir: Path) -> list[tuple[int, float]]:
     return sorted(rows.items())
 
 
+def count_unfit_lines(run_dir: Path) -> int:
+    """Lines a run found too long for its output frames; training writes the list only when there are some."""
+    path = run_dir / "unfit_lines.json"
+    return len(json.loads(path.read_text())) if path.is_file() else 0
+
+
 def plot_curves(curves: dict[str, list[tuple[int, float]]], path: Path) -> None:
     import matplotlib
 
@@ -417,6 +423,9 @@ def write_report(ablation: Ablation, path: Path) -> None:
         f"- data: Saint Gall official page splits, {lines_used(a.max_train_samples)} train lines, "
         f"{lines_used(a.max_eval_samples)} validation lines, {test_lines if test_lines is not None else '–'} test lines",
         "- vocabulary: train_accelerate.py's default, the characters of the train and validation transcriptions",
+        f"- train and validation lines needing more CTC frames than the model outputs for their width: "
+        f"{count_unfit_lines(work / 'base')} (train_accelerate.py's `unfit_lines.json`; one frame per "
+        f"{config.width_stride} px)",
         "- every experiment trains with the plain augmentations (`--use_augs`: CLAHE, rotation, JPEG), as the paper's "
         "base model does; blots and StackMix (p = 0.8, Latin corpus) are added on top",
         "",

@@ -32,6 +32,9 @@ def test_ablation_writes_results_for_the_four_experiments(saint_gall_dir, latin_
         assert float(row[1]) == round(100 * evaluation["checkpoints"]["best_cer"]["cer"], 2)
         assert float(row[2]) == round(100 * evaluation["checkpoints"]["best_cer"]["wer"], 2)
     assert "| 3.65 |" in report  # the paper's figure beside ours
+    unfit_file = work_dir / "base" / "unfit_lines.json"
+    unfit = len(json.loads(unfit_file.read_text())) if unfit_file.is_file() else 0
+    assert f"more CTC frames than the model outputs for their width: {unfit} " in report
 
     plot = results.with_name("ablation_curves.png")
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "(ablation_curves.png)" in report
