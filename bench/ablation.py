@@ -109,6 +109,11 @@ def shown(path: Path) -> str:
     return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
+def threads_per_job(jobs: int) -> int:
+    """CPU threads each of `jobs` runs at once gets, so that together they use every core once."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
 def describe_training_device() -> str:
     """The accelerator Accelerate trains on by default: the GPUs when there are any."""
     import torch
@@ -161,7 +166,7 @@ class Ablation:
         their wall times to the record. Several at once write to WORK/logs/ and share the CPU threads."""
         env, logs = self.env, {}
         if len(steps) > 1:
-            env = {**env, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // len(steps)))}
+            env = {**env, "OMP_NUM_THREADS": str(threads_per_job(len(steps)))}
             (self.work / "logs").mkdir(parents=True, exist_ok=True)
         running = {}
         for step, command, resume_flags in steps:
@@ -419,7 +424,7 @@ def write_report(ablation: Ablation, path: Path) -> None:
         f"- device: {describe_training_device()}; training launcher `{shlex.join(a.launcher)}`, mixed precision "
         f"`{a.mixed_precision or 'accelerate default'}`; char masks and evaluation on `{a.device}`",
         *([f"- {a.jobs} training runs at a time (`--jobs {a.jobs}`: base with +blots, then the two StackMix runs), "
-           f"each with `OMP_NUM_THREADS={max(1, (os.cpu_count() or 1) // a.jobs)}`"] if a.jobs > 1 else []),
+           f"each with `OMP_NUM_THREADS={threads_per_job(a.jobs)}`"] if a.jobs > 1 else []),
         f"- model preset `{a.preset}` ({config.image_height} x {config.max_width} px input), {a.epochs} epoch(s), "
         f"batch size {a.batch_size}, seed {a.seed}; optimizer and schedule: train_accelerate.py's defaults "
         "(the paper's AdamW + OneCycleLR)",
