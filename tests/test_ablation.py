@@ -24,18 +24,18 @@ def test_ablation_writes_results_for_the_four_experiments(saint_gall_dir, latin_
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
     report = results.read_text()
+    evaluations = {name: json.loads((work_dir / f"eval_{name}" / "results.json").read_text()) for name in ROW_LABELS}
+    base_cer = evaluations["base"]["checkpoints"]["best_cer"]["cer"]
     for name, label in ROW_LABELS.items():
         row = re.search(rf"^\| {re.escape(label)} \| ([0-9.]+) \| ([0-9.]+) \|", report, flags=re.MULTILINE)
         assert row, f"no row for {label}:\n{report}"
-        evaluation = json.loads((work_dir / f"eval_{name}" / "results.json").read_text())
+        evaluation = evaluations[name]
         assert evaluation["n_samples"] == 4
-        assert float(row[1]) == round(100 * evaluation["checkpoints"]["best_cer"]["cer"], 2)
+        cer = evaluation["checkpoints"]["best_cer"]["cer"]
+        assert float(row[1]) == round(100 * cer, 2)
         assert float(row[2]) == round(100 * evaluation["checkpoints"]["best_cer"]["wer"], 2)
-    # The "CER vs base" cell: each experiment's test CER minus base's, in points.
-    base_cer = json.loads((work_dir / "eval_base" / "results.json").read_text())["checkpoints"]["best_cer"]["cer"]
-    for name, label in ROW_LABELS.items():
+        # The "CER vs base" cell: the experiment's test CER minus base's, in points.
         cells = next(line for line in report.splitlines() if line.startswith(f"| {label} |")).split(" | ")
-        cer = json.loads((work_dir / f"eval_{name}" / "results.json").read_text())["checkpoints"]["best_cer"]["cer"]
         assert cells[6] == ("–" if name == "base" else f"{100 * (cer - base_cer):+.2f}")
     assert "| 3.65 |" in report  # the paper's figure beside ours
     unfit_file = work_dir / "base" / "unfit_lines.json"
