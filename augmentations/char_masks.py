@@ -11,9 +11,12 @@ character of the (text-rules preprocessed) transcription:
   frames can hold it, so imperfectly recognised lines get boxes too.
 
 Runs become boxes in original-image pixels by the rules of
-`augmentations.stackmix.ctc_alignment.runs_to_boxes` (midpoint boundaries, frame -> pixel via
-the model's width stride and the resize the image processor applied). The score of a line is
-the mean per-frame log-probability of its path; `--min_score` drops poorly aligned lines.
+`augmentations.stackmix.ctc_alignment.runs_to_boxes`: frames map to columns by where the model's
+frames actually look (measured once per run by `frame_mapping.measure_frame_mapping`, or the
+nominal half-stride centre with `--frame_mapping nominal`), then cuts go to the least-inked column
+between neighbouring characters (`--cuts ink`, default) or halfway between their spans
+(`--cuts midpoint`, the paper's rule). The score of a line is the mean per-frame log-probability
+of its path; `--min_score` drops poorly aligned lines.
 
 The output is a dataset folder keyed by `sample_id` with columns sample_id, text (preprocessed,
 the concatenation of the box labels), boxes (list of {label, x1, x2}), score, method.
@@ -32,13 +35,16 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from augmentations.stackmix.ctc_alignment import forced_align, forced_runs, greedy_runs, runs_to_boxes
+from augmentations.stackmix.ctc_alignment import CUT_RULES, forced_align, forced_runs, greedy_runs, runs_to_boxes
 from augmentations.stackmix.dataset_folder import Part, check_output_dir, write_dataset_folder
-from augmentations.stackmix.images import to_uint8_array
+from augmentations.stackmix.frame_mapping import FrameMapping, measure_frame_mapping
+from augmentations.stackmix.images import has_light_background, ink_mask, to_gray, to_uint8_array
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("forced", "greedy")
+FRAME_MAPPINGS = ("measured", "nominal")
+MAPPING_PROBE_LINES = 8  # lines whose CTC spikes are probed to measure the frame -> column mapping
 CHAR_MASK_FEATURES = datasets.Features(
     {
         "sample_id": datasets.Value("string"),
@@ -57,6 +63,8 @@ class CharMaskReport:
     """Counts of a char-masks run; coverage = lines with boxes / lines."""
 
     method: str
+    cuts: str = "ink"
+    mapping: FrameMapping | None = None
     lines: int = 0
     with_boxes: int = 0
     greedy_exact: int = 0
@@ -68,8 +76,9 @@ class CharMaskReport:
 
     def summary(self) -> str:
         skipped = ", ".join(f"{reason}: {count}" for reason, count in sorted(self.skipped.items())) or "none"
+        mapping = "" if self.mapping is None else f"frame f reads column {self.mapping.stride:g} f + {self.mapping.offset:.2f}; "
         return (
-            f"method {self.method}: {self.with_boxes}/{self.lines} lines with boxes "
+            f"method {self.method}, cuts {self.cuts}: {mapping}{self.with_boxes}/{self.lines} lines with boxes "
             f"(coverage {self.coverage(self.with_boxes):.1%}); "
             f"greedy exact {self.greedy_exact} ({self.coverage(self.greedy_exact):.1%}), "
             f"forced alignable {self.forced_alignable} ({self.coverage(self.forced_alignable):.1%}); "
@@ -77,29 +86,44 @@ class CharMaskReport:
         )
 
 
+def ink_profile(image: np.ndarray) -> np.ndarray:
+    """Ink pixels per column of a line image (Otsu binarisation; the ink is the minority side)."""
+    gray = to_gray(image)
+    return ink_mask(gray, dark_ink=has_light_background(gray)).sum(axis=0)
+
+
 def align_line(
     log_probs: np.ndarray,
     label_ids: list[int],
     text: str,
-    pixels_per_frame: float,
+    mapping: FrameMapping,
+    scale: float,
     image_width: int,
     method: str,
     blank_id: int = 0,
+    cuts: str = "midpoint",
+    profile: np.ndarray | None = None,
     char_offset: float = 0.0,
     space_offset: float = 0.0,
 ) -> tuple[dict[str, tuple[list[dict], float] | None], str | None]:
     """Boxes of one line by both methods.
 
-    log_probs: (T, V) of the line's valid frames. Returns ({method: (boxes, score) or None}, reason)
-    where reason says why the chosen method gave no boxes.
+    log_probs: (T, V) of the line's valid frames; scale: original columns per model-input column;
+    profile: the line's ink per original column (for cuts="ink"). Returns
+    ({method: (boxes, score) or None}, reason) where reason says why the chosen method gave no boxes.
     """
     num_frames = log_probs.shape[0]
+
+    def boxes(runs):
+        return runs_to_boxes(
+            runs, text, num_frames, mapping, scale, image_width, cuts, profile, char_offset, space_offset
+        )
+
     results: dict[str, tuple[list[dict], float] | None] = {}
     argmax = log_probs.argmax(axis=1)
     emitted, runs = greedy_runs(argmax, blank_id)
     if emitted == label_ids:
-        score = float(log_probs[np.arange(num_frames), argmax].mean())
-        results["greedy"] = (runs_to_boxes(runs, text, num_frames, pixels_per_frame, image_width, char_offset, space_offset), score)
+        results["greedy"] = (boxes(runs), float(log_probs[np.arange(num_frames), argmax].mean()))
     else:
         results["greedy"] = None
     alignment = forced_align(log_probs, label_ids, blank_id)
@@ -107,13 +131,21 @@ def align_line(
         results["forced"] = None
     else:
         states, path_log_prob = alignment
-        runs = forced_runs(states, len(label_ids))
-        boxes = runs_to_boxes(runs, text, num_frames, pixels_per_frame, image_width, char_offset, space_offset)
-        results["forced"] = (boxes, path_log_prob / num_frames)
+        results["forced"] = (boxes(forced_runs(states, len(label_ids))), path_log_prob / num_frames)
     reason = None
     if results[method] is None:
         reason = "greedy decoding differs" if method == "greedy" else "too long for the frames"
     return results, reason
+
+
+def probe_frame_mapping(model, processor, dataset: datasets.Dataset, lines: int = MAPPING_PROBE_LINES) -> FrameMapping:
+    """Measure where the model's frames look (see `frame_mapping`) on the first `lines` lines of `dataset`."""
+    images = [to_uint8_array(image) for image in dataset.select(range(min(lines, len(dataset))))["image"]]
+    inputs = processor.image_processor(images, return_tensors="pt")
+    device = next(model.parameters()).device
+    mapping, probed = measure_frame_mapping(model, inputs["pixel_values"].to(device), inputs["pixel_mask"].to(device))
+    logger.info(f"frame f reads input column {mapping.stride:g} f + {mapping.offset:.2f} (median over {probed} CTC spikes)")
+    return mapping
 
 
 def compute_char_masks(
@@ -123,20 +155,27 @@ def compute_char_masks(
     method: str = "forced",
     batch_size: int = 8,
     min_score: float | None = None,
+    cuts: str = "ink",
+    mapping: FrameMapping | None = None,
     char_offset: float = 0.0,
     space_offset: float = 0.0,
 ) -> tuple[list[dict], CharMaskReport]:
-    """Run `model` over `dataset` (columns sample_id, image, text) and return (rows, report)."""
+    """Run `model` over `dataset` (columns sample_id, image, text) and return (rows, report).
+
+    mapping: the frame -> column mapping; measured on the first lines of `dataset` when None.
+    """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if cuts not in CUT_RULES:
+        raise ValueError(f"cuts must be one of {CUT_RULES}, got {cuts!r}")
     from modeling_stackmix_htr import OutOfVocabularyError, get_text_rules
 
     rules = get_text_rules(processor.text_rules)
-    stride = model.config.width_stride
     blank_id = processor.blank_id
     device = next(model.parameters()).device
-    report, rows = CharMaskReport(method), []
     model.eval()
+    mapping = mapping or probe_frame_mapping(model, processor, dataset)
+    report, rows = CharMaskReport(method, cuts, mapping), []
     for start in range(0, len(dataset), batch_size):
         batch = dataset[start : start + batch_size]
         images = [to_uint8_array(image) for image in batch["image"]]
@@ -169,10 +208,13 @@ def compute_char_masks(
                 log_probs[index, : lengths[index]],
                 ids,
                 text,
-                stride * width / valid_widths[index],
+                mapping,
+                width / valid_widths[index],
                 width,
                 method,
                 blank_id,
+                cuts,
+                ink_profile(images[index]) if cuts == "ink" else None,
                 char_offset,
                 space_offset,
             )
@@ -197,14 +239,16 @@ def save_char_masks(rows: list[dict], report: CharMaskReport, output_dir, split:
     def card():
         metadata = {
             "tags": ["stackmix", "char-masks", "handwriting-recognition"],
-            "char_masks": {**source, "split": split, "method": report.method, "lines": report.lines,
+            "char_masks": {**source, "split": split, "method": report.method, "cuts": report.cuts,
+                           "frame_mapping": None if report.mapping is None else vars(report.mapping),
+                           "lines": report.lines,
                            "with_boxes": report.with_boxes, "greedy_exact": report.greedy_exact,
                            "forced_alignable": report.forced_alignable, "skipped": dict(report.skipped)},
         }
         body = f"""# Character boxes
 
 Horizontal character boxes (`[{{label, x1, x2}}, ...]`, original-image pixels) of split `{split}` of
-`{source['dataset']}`, from model `{source['model']}` by the `{report.method}` method.
+`{source['dataset']}`, from model `{source['model']}` by the `{report.method}` method with `{report.cuts}` cuts.
 
 {report.summary()}
 """
@@ -222,6 +266,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--method", choices=METHODS, default="forced", help="forced (every line) or greedy (exact lines)")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--min_score", type=float, default=None, help="drop lines whose mean per-frame log-prob is lower")
+    parser.add_argument(
+        "--cuts",
+        choices=CUT_RULES,
+        default="ink",
+        help="ink: the least-inked column between characters; midpoint: halfway between their spans (the paper's rule)",
+    )
+    parser.add_argument(
+        "--frame_mapping",
+        choices=FRAME_MAPPINGS,
+        default="measured",
+        help="where frame f looks: measured on the model (gradient saliency of its CTC spikes), "
+        "or nominal (centred on column stride * (f + 0.5))",
+    )
     parser.add_argument("--char_offset", type=float, default=0.0, help="pixels added to boundaries between characters")
     parser.add_argument("--space_offset", type=float, default=0.0, help="pixels added to boundaries next to a space")
     parser.add_argument("--max_lines", type=int, default=None, help="use only the first N lines of the split")
@@ -242,8 +299,10 @@ def main(argv=None) -> None:
     dataset = datasets.load_dataset(args.dataset, split=args.split)
     if args.max_lines is not None:
         dataset = dataset.select(range(min(args.max_lines, len(dataset))))
+    mapping = FrameMapping.nominal(model.config.width_stride) if args.frame_mapping == "nominal" else None
     rows, report = compute_char_masks(
-        model, processor, dataset, args.method, args.batch_size, args.min_score, args.char_offset, args.space_offset
+        model, processor, dataset, args.method, args.batch_size, args.min_score, args.cuts, mapping,
+        args.char_offset, args.space_offset,
     )
     save_char_masks(rows, report, args.output_dir, args.split, {"model": args.model, "dataset": args.dataset}, args.overwrite)
     print(report.summary())

@@ -4,6 +4,7 @@
     python -m augmentations.stackmix generate --bank BANK --text "some text" --output line.png
     python -m augmentations.stackmix generate --bank BANK --corpus corpus.txt --num 1000 --output_dir OUT
     python -m augmentations.stackmix preview --bank BANK --corpus corpus.txt --out grid.png
+    python -m augmentations.stackmix score --bank BANK --model CKPT --dataset DATASET [--split validation] [--num N]
 
 `generate --num` writes OUT/images/*.png, OUT/marking.csv (sample_id,path,stage,text; stage=train)
 and OUT/hf, the same lines as a dataset folder (built by `data_builders`' marking_csv builder).
@@ -21,7 +22,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 from data_builders.writer import publish_folder
 
@@ -29,6 +29,7 @@ from .bank import build_bank
 from .corpus import MAX_CORPUS_LENGTH, SplicedTexts, load_corpus
 from .dataset_folder import check_output_dir
 from .generator import StackMixGenerator
+from .grid import render_grid
 
 logger = logging.getLogger(__name__)
 
@@ -123,26 +124,6 @@ def cmd_generate(args) -> None:
     print(f"wrote {args.num} lines to {out_dir} (marking.csv, images/, hf/) from {texts.source}")
 
 
-def render_grid(lines: list[tuple[str, np.ndarray]], width: int = 1400) -> Image.Image:
-    """Stack generated lines (each under its text) into one RGB image `width` pixels wide."""
-    font = ImageFont.load_default(size=18)
-    rows = []
-    for text, image in lines:
-        line = Image.fromarray(image).convert("RGB")
-        if line.width > width:
-            line = line.resize((width, max(1, round(line.height * width / line.width))), Image.Resampling.LANCZOS)
-        row = Image.new("RGB", (width, line.height + 30), "white")
-        ImageDraw.Draw(row).text((4, 4), text, fill=(200, 0, 0), font=font)
-        row.paste(line, (0, 28))
-        rows.append(row)
-    grid = Image.new("RGB", (width, sum(row.height + 4 for row in rows)), (180, 180, 180))
-    y = 0
-    for row in rows:
-        grid.paste(row, (0, y))
-        y += row.height + 4
-    return grid
-
-
 def cmd_preview(args) -> None:
     generator = StackMixGenerator.from_bank(args.bank, seed=args.seed)
     texts = _texts(generator, args.corpus, args.text_rules, args.max_length)
@@ -151,6 +132,26 @@ def cmd_preview(args) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     render_grid(lines).save(out)
     print(f"wrote {out} with {len(lines)} lines from {texts.source}")
+
+
+def cmd_score(args) -> None:
+    import datasets
+    from transformers import AutoModelForCTC, AutoProcessor
+
+    import modeling_stackmix_htr  # noqa: F401  (registers the Auto classes)
+
+    from .fidelity import score_fidelity, worst_lines_grid
+
+    generator = StackMixGenerator.from_bank(args.bank)
+    model = AutoModelForCTC.from_pretrained(args.model).to(args.device)
+    processor = AutoProcessor.from_pretrained(args.model)
+    dataset = datasets.load_dataset(args.dataset, split=args.split)
+    report = score_fidelity(generator, model, processor, dataset, args.num, args.seed, batch_size=args.batch_size)
+    out = Path(args.worst_out or Path(args.bank) / f"fidelity_worst_{args.split}.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    worst_lines_grid(report).save(out)
+    print(report.summary())
+    print(f"wrote the {len(report.worst)} worst generated lines to {out}")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -192,6 +193,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         else:
             command.add_argument("--out", required=True, help="PNG file to write")
             command.add_argument("--n", type=int, default=8, help="number of lines")
+    score = commands.add_parser("score", help="fidelity: a trained model reads generated and real lines of the same texts")
+    score.add_argument("--bank", required=True, help="token bank folder")
+    score.add_argument("--model", required=True, help="trained checkpoint folder that reads the lines")
+    score.add_argument("--dataset", required=True, help="dataset whose split gives the texts and the real lines")
+    score.add_argument("--split", default="validation", help="a split the model and the bank never saw")
+    score.add_argument("--num", type=int, default=None, help="lines to score (default: every renderable line)")
+    score.add_argument("--seed", type=int, default=0, help="line choice and generation")
+    score.add_argument("--batch_size", type=int, default=16)
+    score.add_argument("--device", default="cpu")
+    score.add_argument("--worst_out", default=None, help="PNG of the worst generated lines (default: BANK/fidelity_worst_SPLIT.png)")
+    score.set_defaults(run=cmd_score)
     return parser.parse_args(argv)
 
 

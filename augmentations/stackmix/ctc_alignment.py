@@ -3,21 +3,25 @@
 Both give, for every character of the transcription, a run of frames `[start, end]`
 (inclusive). `runs_to_boxes` turns runs into horizontal boxes in original-image pixels:
 
-* frame f covers [f, f + 1) in frame units, so a run's left edge is `start` and its right
-  edge `end + 1`;
-* the boundary between neighbours k and k+1 is the midpoint between k's right edge and
-  k+1's left edge, shifted by `char_offset` pixels (`space_offset` when either neighbour
-  is a space);
-* CTC spikes are narrower than glyphs, so the outer edges also take midpoints: the first
-  character starts halfway between the line start (frame 0) and its run, the last one
-  ends halfway between its run and the last valid frame edge;
-* pixels: x = edge * width_stride * original_width / valid_width, rounded and clipped to
-  [0, original_width]; every box is at least one pixel wide.
+* a `FrameMapping` (measured on the model: `frame_mapping.measure_frame_mapping`) says which
+  input column frame f reads; a run spans half a stride beyond its first and last frames' columns,
+  and its centre is the column of its middle frame;
+* `cuts="ink"` puts the cut between neighbours k and k+1 at the column with the least ink
+  between their centres (the one nearest the midpoint of their spans among equals), so a cut
+  falls in the gap between two glyphs rather than a fixed distance from a CTC spike; the first
+  and last cuts follow the ink outwards until a gap of one frame's width, so the outer glyphs
+  keep their strokes;
+* `cuts="midpoint"` (the paper's rule) puts the cut halfway between the spans, and the outer
+  cuts halfway between the line ends and the outer spans;
+* `char_offset` / `space_offset` pixels shift the inner cuts (`space_offset` when either
+  neighbour is a space); every box is at least one pixel wide.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .frame_mapping import FrameMapping
 
 NEG_INF = -np.inf
 
@@ -95,31 +99,90 @@ def forced_runs(states: np.ndarray, num_labels: int) -> list[tuple[int, int]]:
     return runs
 
 
+CUT_RULES = ("ink", "midpoint")
+
+
+def _run_edges(runs, num_frames: int, mapping: FrameMapping, scale: float):
+    """Left edges, centres and right edges of runs, and the end of the last frame, in original pixels.
+
+    Frame f reads the window of one stride centred on `mapping.column(f)`; `scale` turns model-input
+    columns into original-image columns.
+    """
+    starts = np.array([start for start, _ in runs], dtype=np.float64)
+    ends = np.array([end for _, end in runs], dtype=np.float64)
+    lefts = mapping.column(starts - 0.5) * scale
+    rights = mapping.column(ends + 0.5) * scale
+    centres = mapping.column((starts + ends) / 2) * scale
+    return lefts, centres, rights, float(mapping.column(num_frames - 0.5) * scale)
+
+
+def _least_ink_cut(profile: np.ndarray, low: float, high: float, target: float) -> float:
+    """The column in [low, high] with the least ink; among equals, the one nearest `target`."""
+    first, last = max(0, int(np.ceil(low))), min(len(profile) - 1, int(np.floor(high)))
+    if last < first:
+        return target
+    window = profile[first : last + 1]
+    candidates = np.flatnonzero(window == window.min()) + first
+    return float(candidates[np.argmin(np.abs(candidates - target))])
+
+
+def _ink_extent(profile: np.ndarray, start: float, step: int, gap: int) -> float:
+    """From column `start`, walk in direction `step` (-1 or +1) while ink lies within `gap` columns;
+    return the boundary just outside the last ink column reached (the edge of a glyph cluster)."""
+    width = len(profile)
+    position = int(np.clip(round(start), 0, width - 1))
+    edge, blank_run = position, 0
+    while 0 <= position < width and blank_run < gap:
+        if profile[position] > 0:
+            edge, blank_run = position, 0
+        else:
+            blank_run += 1
+        position += step
+    return float(edge if step < 0 else edge + 1)
+
+
 def runs_to_boxes(
     runs: list[tuple[int, int]],
     labels: str,
     num_frames: int,
-    pixels_per_frame: float,
+    mapping: FrameMapping,
+    scale: float,
     image_width: int,
+    cuts: str = "midpoint",
+    ink_profile: np.ndarray | None = None,
     char_offset: float = 0.0,
     space_offset: float = 0.0,
 ) -> list[dict]:
     """Boxes [{label, x1, x2}, ...] in original pixels from per-character frame runs (module rules).
 
-    num_frames: valid frames of the line; pixels_per_frame: width_stride * original_width / valid_width.
+    num_frames: valid frames of the line; mapping: where frames look in the model's input;
+    scale: original columns per model-input column (original_width / valid_width); cuts: "midpoint"
+    or "ink" (needs `ink_profile`, the ink pixels of each original column).
     """
     if len(runs) != len(labels):
         raise ValueError(f"{len(runs)} runs for {len(labels)} characters")
+    if cuts not in CUT_RULES:
+        raise ValueError(f"cuts must be one of {CUT_RULES}, got {cuts!r}")
+    if cuts == "ink" and (ink_profile is None or len(ink_profile) != image_width):
+        raise ValueError(f"cuts='ink' needs an ink profile of {image_width} columns")
     if not runs:
         return []
-    lefts = np.array([start for start, _ in runs], dtype=np.float64)
-    rights = np.array([end + 1 for _, end in runs], dtype=np.float64)
-    inner = (rights[:-1] + lefts[1:]) / 2 * pixels_per_frame
+    lefts, centres, rights, line_end = _run_edges(runs, num_frames, mapping, scale)
+    midpoints = (rights[:-1] + lefts[1:]) / 2
+    if cuts == "midpoint":
+        inner = midpoints
+        first, last = lefts[0] / 2, (rights[-1] + line_end) / 2
+    else:
+        inner = np.array(
+            [_least_ink_cut(ink_profile, *bounds) for bounds in zip(centres[:-1], centres[1:], midpoints)]
+        )
+        # A glyph's strokes may reach past its frames: the outer cuts follow the ink, one frame's gap ends it.
+        gap = max(2, int(round(mapping.stride * scale)))
+        first = min(_ink_extent(ink_profile, centres[0], -1, gap), lefts[0])
+        last = max(_ink_extent(ink_profile, centres[-1], +1, gap), rights[-1])
     is_space = np.array([char == " " for char in labels])
     touches_space = is_space[:-1] | is_space[1:]
-    inner += np.where(touches_space, space_offset, char_offset)
-    first = lefts[0] / 2 * pixels_per_frame
-    last = (rights[-1] + num_frames) / 2 * pixels_per_frame
+    inner = inner + np.where(touches_space, space_offset, char_offset)
     edges = np.concatenate([[first], inner, [last]])
     edges = np.clip(np.rint(edges), 0, image_width).astype(np.int64)
     edges = np.maximum.accumulate(edges)  # offsets must not make boundaries cross
