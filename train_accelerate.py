@@ -43,6 +43,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import AutoProcessor
 
+from augmentations.stackmix.corpus import DEFAULT_CORPUS_MIX
 from augmentations.transforms import TrainAugment, build_train_augmentations
 from data_builders.writer import write_file_atomic
 from metrics import line_cer, load_metric
@@ -104,8 +105,28 @@ def parse_args(argv=None):
     augment.add_argument("--use_augs", action="store_true", help="CLAHE, small rotations, JPEG compression")
     augment.add_argument("--use_blots", action="store_true", help="handwritten strikethrough blots")
     augment.add_argument("--stackmix_bank", default=None, help="StackMix token bank folder (enables StackMix)")
-    augment.add_argument("--corpus", default=None, help="text corpus (one line per text) for StackMix")
-    augment.add_argument("--stackmix_p", type=float, default=0.8, help="probability of replacing a training line")
+    augment.add_argument(
+        "--corpus",
+        default=None,
+        help="text corpus (one line per text) for StackMix, rewritten by the text rules' corpus rules; "
+        "default: recombined training transcriptions",
+    )
+    augment.add_argument(
+        "--corpus_mix", type=float, default=DEFAULT_CORPUS_MIX, help="share of StackMix texts drawn from --corpus"
+    )
+    augment.add_argument(
+        "--stackmix_mode",
+        choices=["replace", "add"],
+        default="replace",
+        help="replace: each training line is replaced with probability --stackmix_p (the paper); "
+        "add: --stackmix_ratio generated lines per real line join each batch",
+    )
+    augment.add_argument("--stackmix_p", type=float, default=0.8, help="replace mode: probability of replacing a line")
+    augment.add_argument("--stackmix_ratio", type=float, default=1.0, help="add mode: generated lines per real line")
+    augment.add_argument("--stackmix_start_epoch", type=int, default=0, help="no StackMix before this epoch")
+    augment.add_argument(
+        "--stackmix_ramp_epochs", type=int, default=0, help="epochs over which p or the ratio rises linearly to full"
+    )
 
     train = parser.add_argument_group("training")
     train.add_argument("--output_dir", required=True)
@@ -140,10 +161,12 @@ def parse_args(argv=None):
 
     if args.vocab and not Path(args.vocab).exists():
         parser.error(f"--vocab: {args.vocab} does not exist")
-    if args.stackmix_bank and not args.corpus:
-        parser.error("--stackmix_bank needs --corpus")
     if not 0.0 <= args.stackmix_p <= 1.0:
         parser.error("--stackmix_p must lie in [0, 1]")
+    if not 0.0 <= args.corpus_mix <= 1.0:
+        parser.error("--corpus_mix must lie in [0, 1]")
+    if min(args.stackmix_ratio, args.stackmix_start_epoch, args.stackmix_ramp_epochs) < 0:
+        parser.error("--stackmix_ratio, --stackmix_start_epoch and --stackmix_ramp_epochs must be non-negative")
     if args.fixed_width and args.group_by_width:
         parser.error("--fixed_width pads every line to max_width: --group_by_width would change nothing")
     reporters = {name.strip() for name in args.report_to.split(",") if name.strip()} - {"none"}
@@ -379,6 +402,11 @@ def main(argv=None):
             seed=args.seed,
             rank=accelerator.process_index,
             text_rules=processor.text_rules,
+            mode=args.stackmix_mode,
+            ratio=args.stackmix_ratio,
+            start_epoch=args.stackmix_start_epoch,
+            ramp_epochs=args.stackmix_ramp_epochs,
+            corpus_mix=args.corpus_mix,
         )
     augmentations = build_train_augmentations(args.use_augs, args.use_blots)
     train_transform = None

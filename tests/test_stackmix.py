@@ -11,7 +11,8 @@ from PIL import Image
 from augmentations.char_masks import CharMaskReport, save_char_masks
 from augmentations.stackmix import (
     BankError,
-    SplicedTexts,
+    CorpusCoverageError,
+    RecombinedTexts,
     StackMixGenerator,
     StackMixReplacement,
     TokenBank,
@@ -209,14 +210,23 @@ def test_corpus_is_filtered_to_bank_characters(tmp_path, generator):
         load_corpus(tmp_path / "missing.txt", generator.characters)
 
 
-def test_spliced_texts_join_bank_texts_at_word_boundaries(generator):
-    spliced = SplicedTexts(generator.bank.texts, max_length=8)
+def test_recombined_texts_walk_training_word_bigrams(generator):
+    recombined = RecombinedTexts(generator.bank.texts, max_length=8)
     rng = np.random.default_rng(0)
-    words = {word for text in generator.bank.texts for word in text.split()}
-    for _ in range(20):
-        text = spliced.sample(rng)
-        assert 0 < len(text) <= 8 and generator.can_render(text)
-        assert set(text.split()) <= words or len(text) == 8
+    texts = generator.bank.texts
+    words = {word for text in texts for word in text.split()}
+    followers = {(a, b) for text in texts for a, b in zip(text.split(), text.split()[1:])}
+    longest = max(len(text) for text in texts)
+    samples = [recombined.sample(rng) for _ in range(50)]
+    for text in samples:
+        assert 0 < len(text) <= min(8, longest) and generator.can_render(text)
+        assert set(text.split()) <= words
+    # Consecutive words follow each other in some training line, or the first has no follower (a jump).
+    has_follower = {a for a, _ in followers}
+    pairs = [(a, b) for text in samples for a, b in zip(text.split(), text.split()[1:])]
+    assert pairs and all(pair in followers or pair[0] not in has_follower for pair in pairs)
+    assert any(pair in followers for pair in pairs)
+    assert len(set(samples)) > 3
 
 
 def make_batch(size: int = 6) -> dict:
@@ -236,7 +246,7 @@ def corpus_file(tmp_path):
 
 
 def test_replacement_p1_replaces_all_and_p0_none(bank_dir, corpus_file):
-    replaced = StackMixReplacement(bank_dir, corpus_file, p=1.0, seed=0)(make_batch())
+    replaced = StackMixReplacement(bank_dir, corpus_file, p=1.0, seed=0, corpus_mix=1.0)(make_batch())
     corpus = set(corpus_file.read_text().split("\n")) - {""}
     assert set(replaced["text"]) <= corpus
     assert all(sample_id.startswith("stackmix-") for sample_id in replaced["sample_id"])
@@ -289,13 +299,13 @@ def test_replacement_pickles_without_its_bank(bank_dir, corpus_file):
     assert len(restored(make_batch(2))["text"]) == 2
 
 
-def test_replacement_without_corpus_uses_spliced_bank_texts(bank_dir):
+def test_replacement_without_corpus_uses_recombined_bank_texts(bank_dir):
     replaced = StackMixReplacement(bank_dir, p=1.0, seed=0)(make_batch(4))
     words = {word for text in TokenBank.load(bank_dir).texts for word in text.split()}
     assert all(set(text.split()) <= words for text in replaced["text"])
 
 
-def test_end_to_end_tiny_model_masks_bank_generate(tmp_path):
+def test_end_to_end_tiny_model_masks_bank_generate(tmp_path, capsys):
     """Untrained tiny model + tiny dataset -> char masks (forced) -> bank -> generated line and dataset."""
     import torch
 
@@ -329,8 +339,8 @@ def test_end_to_end_tiny_model_masks_bank_generate(tmp_path):
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("abc ba\ncab\nxyz\n", encoding="utf-8")
-    stackmix_main(["generate", "--bank", str(tmp_path / "bank"), "--corpus", str(corpus), "--num", "3",
-                   "--output_dir", str(tmp_path / "generated")])
+    stackmix_main(["generate", "--bank", str(tmp_path / "bank"), "--corpus", str(corpus), "--corpus_mix", "1",
+                   "--num", "3", "--output_dir", str(tmp_path / "generated")])
     generated = datasets.load_dataset(str(tmp_path / "generated" / "hf"), split="train")
     assert generated.num_rows == 3 and set(generated["text"]) <= {"abc ba", "cab"}
     assert (tmp_path / "generated" / "marking.csv").read_text().startswith("sample_id,path,stage,text")
@@ -338,3 +348,15 @@ def test_end_to_end_tiny_model_masks_bank_generate(tmp_path):
     stackmix_main(["preview", "--bank", str(tmp_path / "bank"), "--corpus", str(corpus), "--out",
                    str(tmp_path / "grid.png"), "--n", "2"])
     assert Image.open(tmp_path / "grid.png").size[0] > 0
+
+    # The fidelity meter: the model reads generated and real lines of the dataset's texts.
+    capsys.readouterr()
+    stackmix_main(["score", "--bank", str(tmp_path / "bank"), "--model", str(tmp_path / "model"),
+                   "--dataset", str(tmp_path / "dataset"), "--split", "train", "--worst_out", str(tmp_path / "worst.png")])
+    printed = capsys.readouterr().out
+    fields = dict(item.split("=") for item in printed.split("\n")[0].split())
+    assert int(fields["lines"]) == len(texts) and int(fields["unrenderable"]) == 0
+    real, generated = float(fields["real_cer"]), float(fields["generated_cer"])
+    assert real > 0 and float(fields["fidelity_ratio"]) == pytest.approx(generated / real, abs=1e-3)
+    grid = Image.open(tmp_path / "worst.png")
+    assert grid.size[0] == 1400 and grid.size[1] > len(texts) * 32

@@ -6,7 +6,7 @@ Flow: char masks (`python -m augmentations.char_masks`) -> token bank (`build_ba
 """
 
 from .bank import BankError, TokenBank, build_bank
-from .corpus import Corpus, SplicedTexts, load_corpus
+from .corpus import Corpus, CorpusCoverageError, MixedTexts, RecombinedTexts, build_text_source, load_corpus
 from .generator import StackMixGenerator, smooth_background
 from .replacement import StackMixReplacement
 from .tokenizer import TokenTrie, sample_max_length
@@ -14,12 +14,15 @@ from .tokenizer import TokenTrie, sample_max_length
 __all__ = [
     "BankError",
     "Corpus",
-    "SplicedTexts",
+    "CorpusCoverageError",
+    "MixedTexts",
+    "RecombinedTexts",
     "StackMixGenerator",
     "StackMixReplacement",
     "TokenBank",
     "TokenTrie",
     "build_bank",
+    "build_text_source",
     "load_corpus",
     "sample_max_length",
     "smooth_background",

@@ -26,7 +26,7 @@ import numpy as np
 from data_builders.writer import publish_folder
 
 from .bank import build_bank
-from .corpus import MAX_CORPUS_LENGTH, SplicedTexts, load_corpus
+from .corpus import DEFAULT_CORPUS_MIX, MAX_CORPUS_LENGTH, build_text_source
 from .dataset_folder import check_output_dir
 from .generator import StackMixGenerator
 from .grid import render_grid
@@ -34,10 +34,10 @@ from .grid import render_grid
 logger = logging.getLogger(__name__)
 
 
-def _texts(generator: StackMixGenerator, corpus: str | None, text_rules: str, max_length: int):
-    if corpus is None:
-        return SplicedTexts(generator.bank.texts, max_length)
-    return load_corpus(corpus, generator.characters, max_length, text_rules=text_rules)
+def _texts(generator: StackMixGenerator, args):
+    return build_text_source(
+        generator.bank.texts, generator.characters, args.corpus, args.corpus_mix, args.text_rules, args.max_length
+    )
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
@@ -96,10 +96,10 @@ def cmd_generate(args) -> None:
         print(f"wrote {args.output} ({image.shape[1]}x{image.shape[0]})")
         return
     if args.output_dir is None:
-        raise SystemExit("give --text and --output, or --num and --output_dir (with --corpus or the spliced-text fallback)")
+        raise SystemExit("give --text and --output, or --num and --output_dir (with --corpus, or recombined bank texts)")
     out_dir = Path(args.output_dir).absolute()
     check_output_dir(out_dir, args.overwrite)
-    texts = _texts(generator, args.corpus, args.text_rules, args.max_length)
+    texts = _texts(generator, args)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
@@ -126,7 +126,7 @@ def cmd_generate(args) -> None:
 
 def cmd_preview(args) -> None:
     generator = StackMixGenerator.from_bank(args.bank, seed=args.seed)
-    texts = _texts(generator, args.corpus, args.text_rules, args.max_length)
+    texts = _texts(generator, args)
     lines = list(_generate_many(generator, texts, args.n, generator.rng))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -179,8 +179,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("--bank", required=True, help="token bank folder")
-        command.add_argument("--corpus", default=None, help="text file, one line per text (default: spliced bank texts)")
-        command.add_argument("--text_rules", default="none", help="text-rules profile applied to corpus lines")
+        command.add_argument(
+            "--corpus", default=None, help="text file, one line per text (default: recombined bank transcriptions)"
+        )
+        command.add_argument(
+            "--corpus_mix", type=float, default=DEFAULT_CORPUS_MIX, help="share of texts from --corpus; the rest recombined"
+        )
+        command.add_argument(
+            "--text_rules", default="none", help="text-rules profile applied to corpus lines (with its corpus rules)"
+        )
         command.add_argument("--max_length", type=int, default=MAX_CORPUS_LENGTH, help="longest corpus line kept")
         command.add_argument("--seed", type=int, default=0)
         command.set_defaults(run=run)
