@@ -131,6 +131,9 @@ def parse_args(argv=None):
     train = parser.add_argument_group("training")
     train.add_argument("--output_dir", required=True)
     train.add_argument("--num_train_epochs", type=int, default=100)
+    train.add_argument(
+        "--eval_every_epochs", type=int, default=1, help="validate (and select checkpoints) every N epochs and at the end"
+    )
     train.add_argument("--train_batch_size", type=int, default=16, help="lines per batch and process")
     train.add_argument("--eval_batch_size", type=int, default=32, help="lines per batch and process")
     train.add_argument("--gradient_accumulation_steps", type=int, default=1)
@@ -161,6 +164,8 @@ def parse_args(argv=None):
 
     if args.vocab and not Path(args.vocab).exists():
         parser.error(f"--vocab: {args.vocab} does not exist")
+    if args.eval_every_epochs < 1:
+        parser.error("--eval_every_epochs must be at least 1")
     if not 0.0 <= args.stackmix_p <= 1.0:
         parser.error("--stackmix_p must lie in [0, 1]")
     if not 0.0 <= args.corpus_mix <= 1.0:
@@ -562,26 +567,31 @@ def main(argv=None):
             break
         train_seconds = time.perf_counter() - started
 
-        validation, _ = evaluate(model, eval_loaders["validation"], accelerator, processor)
+        # Validation every --eval_every_epochs epochs and after the last one; checkpoints follow it.
+        validated = (epoch + 1) % args.eval_every_epochs == 0 or epoch + 1 == args.num_train_epochs
+        validation = evaluate(model, eval_loaders["validation"], accelerator, processor)[0] if validated else {}
         train_totals = accelerator.reduce(loss_sum, reduction="sum")
         lines_total = accelerator.reduce(torch.tensor(float(lines_seen), device=accelerator.device), reduction="sum")
         row = {
             "epoch": epoch,
             "step": progress["global_step"],
             "train_loss": (train_totals[0] / train_totals[1].clamp(min=1)).item(),
-            "val_loss": validation["loss"],
-            "cer": validation["cer"],
-            "wer": validation["wer"],
-            "string_accuracy": validation["string_accuracy"],
+            **({"val_loss": validation["loss"]} if validated else {}),
+            **{metric: validation[metric] for metric in ("cer", "wer", "string_accuracy") if validated},
             "lr": last_lr,
             "train_samples_per_second": lines_total.item() / max(train_seconds, 1e-9),
             "nonfinite_losses": progress["nonfinite_losses"],
             "world_size": accelerator.num_processes,
             "peak_memory_mb": peak_memory_mb(accelerator.device),
         }
+        validation_text = (
+            f", val loss {row['val_loss']:.4f}, CER {row['cer']:.4f}, WER {row['wer']:.4f}, "
+            f"accuracy {row['string_accuracy']:.4f}"
+            if validated
+            else ""
+        )
         logger.info(
-            f"epoch {epoch}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
-            f"CER {row['cer']:.4f}, WER {row['wer']:.4f}, accuracy {row['string_accuracy']:.4f}, "
+            f"epoch {epoch}: train loss {row['train_loss']:.4f}{validation_text}, "
             f"{row['train_samples_per_second']:.1f} lines/s"
         )
         accelerator.log({key: value for key, value in row.items() if key != "epoch"}, step=epoch)
@@ -591,13 +601,13 @@ def main(argv=None):
         progress["epoch"] = epoch + 1
         progress["batches_done_in_epoch"] = 0
         improved = ["last"]
-        for folder, (metric, lower_is_better) in CHECKPOINT_METRICS.items():
+        for folder, (metric, lower_is_better) in CHECKPOINT_METRICS.items() if validated else ():
             value, previous = validation[metric], progress["best"].get(metric)
             if previous is None or (value < previous if lower_is_better else value > previous):
                 progress["best"][metric] = validation[metric]
                 improved.append(folder)
         if accelerator.is_main_process:
-            card_metrics = {"epoch": epoch, **{f"val_{k}": validation[k] for k in ("cer", "wer", "string_accuracy", "loss")}}
+            card_metrics = {"epoch": epoch, **{f"val_{k}": v for k, v in validation.items() if k != "num_lines"}}
             card = build_model_card(
                 title=f"StackMix-HTR ({args.model_preset}) trained on {args.dataset}",
                 dataset=args.dataset,

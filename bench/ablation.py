@@ -1,27 +1,33 @@
-"""The paper's ablation on Saint Gall: base, +blots, +StackMix and +blots+StackMix with one budget.
+"""The paper's ablation on Saint Gall: base, +blots, +StackMix and +blots+StackMix, over seeds and data sizes.
 
-    python bench/ablation.py [--preset small] [--epochs 150] [--batch_size 16] [--experiments ...]
+    python bench/ablation.py [--preset small] [--epochs 50] [--experiments ...] [--seeds 2] [--max_train_samples 100 all]
     python bench/ablation.py --launcher "accelerate launch" --preset paper --mixed_precision bf16
 
-Every step is a subprocess whose exact command is printed and listed in the results file:
+A run is one experiment trained on the first N train lines (`--max_train_samples`; `all` = the whole split)
+with one seed (`--seeds K`: seeds --seed, --seed + 1, ..., --seed + K - 1). Every step is a subprocess
+whose exact command is printed and listed in the report:
 
 1. build Saint Gall with `python -m data_builders saintgall` (skipped when WORK/saintgall exists);
-2. train `base` with train_accelerate.py;
-3. char masks of the train split from base's `best_cer/` (forced CTC alignment), then the
-   StackMix token bank;
-4. train `blots`, `stackmix` and `blots_stackmix` with the same preset, epochs, batch size and seed;
-   with --jobs N, up to N training runs go at once (`base` with `blots`, then the StackMix pair), each
-   with its share of the CPU threads and its output in WORK/logs/;
-5. score each experiment's `best_cer/` on the test split with eval.py;
-6. write RESULTS.md (test CER/WER/accuracy, the paper's figure, training curves, commands).
+2. train `base` (and `blots`) for every size and seed with train_accelerate.py;
+3. per size and seed that has a StackMix run: char masks of the run's train lines from that base's
+   `best_cer/` (forced CTC alignment by default), then the StackMix token bank;
+4. train the StackMix runs; with --jobs N, up to N training runs go at once, each with its share of
+   the CPU threads and its output in WORK/logs/;
+5. score each run's `best_cer/` on the test split with eval.py;
+6. write the ablation section of the results file (mean +- std per arm and size, relative change
+   against base, validation curves, StackMix inputs, commands).
 
-All four experiments use the plain augmentations (CLAHE, rotation, JPEG): in the paper and its
-reference implementation "base" is the recognizer trained with them, and blots and StackMix are
-added on top. Training picks its device through Accelerate; char masks and evaluation use --device.
+All experiments use the plain augmentations (CLAHE, rotation, JPEG): in the paper "base" is the
+recognizer trained with them; blots and StackMix are added on top. `--stackmix_args` and
+`--char_masks_args` pass further flags to the StackMix training runs and to the char masks (e.g.
+"--stackmix_mode add --stackmix_ratio 0.5", "--cuts midpoint"); without them the tools' defaults apply.
 
-WORK/ablation_record.json keeps the budget, commands and timings of finished steps. Running the
-script again with the same budget skips finished steps and resumes an interrupted training run
-from its saved state; a different budget needs another --work_dir.
+The record (`--record`, default bench/ablation_record.json, kept in the repository) holds the
+budget, the commands, wall times and test results of finished steps, so the report can be written
+from it alone and a later invocation (another session too) skips finished steps: a training run
+interrupted midway resumes from its saved state, and a finished base run whose model is gone is
+trained again only when a bank still needs it. Invocations with other sizes, seeds or experiments
+but the same budget add their runs to the same record; a different budget needs another record.
 """
 
 from __future__ import annotations
@@ -29,12 +35,16 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import shlex
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+from report_sections import replace_section  # bench/ is the script's folder, hence on sys.path
 
 from data_builders.writer import write_file_atomic
 
@@ -48,8 +58,8 @@ EXPERIMENTS = {
     "blots_stackmix": ("+blots+StackMix", True, True),
 }
 PAPER_SAINT_GALL_CER = 3.65  # % test CER, StackMix + blots, ResNet34-BiLSTM-CTC (arXiv 2108.11667)
-STACKMIX_P = 0.8
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
+REPORT_SECTION = "ablation"
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -62,40 +72,61 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{help_text} (default: %(default)s)"
 
 
+def train_size(value: str) -> int | None:
+    """`all` (the whole train split) or a positive number of lines."""
+    if value == "all":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"a train size is 'all' or a positive number of lines, got {value!r}")
+    return int(value)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--raw", default="../shared/datasets/saintgalldb-v1.0", help="raw Saint Gall download")
     parser.add_argument("--corpus", default="../shared/corpora/latin_ecclesiastical.txt", help="corpus for StackMix")
-    parser.add_argument("--work_dir", default="outputs/ablation", help="dataset, runs, char masks, bank, evaluations")
+    parser.add_argument("--work_dir", default="outputs/ablation", help="dataset, runs, char masks, banks, evaluations")
+    parser.add_argument("--record", default="bench/ablation_record.json", help="budget, commands, times and results")
     parser.add_argument("--results", default="bench/RESULTS.md", help="the Markdown report (the plot goes next to it)")
     parser.add_argument("--preset", choices=["paper", "small", "tiny"], default="small", help="model preset")
     parser.add_argument("--image_height", type=int, default=None, help="line height override (default: the preset's)")
-    parser.add_argument("--epochs", type=int, default=150, help="epochs per experiment")
+    parser.add_argument("--epochs", type=int, default=50, help="epochs per run")
     parser.add_argument("--batch_size", type=int, default=16, help="training lines per batch and process")
-    parser.add_argument("--seed", type=int, default=6955, help="seed of every run and of the bank")
+    parser.add_argument("--seed", type=int, default=6955, help="first seed (of training and of the bank)")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per experiment and size: --seed, --seed + 1, ...")
+    parser.add_argument(
+        "--max_train_samples",
+        type=train_size,
+        nargs="+",
+        default=[None],
+        help="train sizes: each 'all' or N (the first N train lines); every size runs every experiment and seed",
+    )
     parser.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default=None, help="passed to training (default: accelerate config)")
     parser.add_argument("--num_workers", type=int, default=2, help="DataLoader workers of training and evaluation")
-    parser.add_argument(
-        "--jobs", type=int, default=1, help="training runs at once; on a CPU each gets cores / jobs threads"
-    )
+    parser.add_argument("--jobs", type=int, default=1, help="training runs at once; on a CPU each gets cores / jobs threads")
     parser.add_argument("--python", default=sys.executable, help="interpreter of the data, mask, bank, eval steps")
     parser.add_argument(
         "--launcher", default=None, help='runs train_accelerate.py, e.g. "accelerate launch" (default: --python)'
     )
     parser.add_argument("--device", default=None, help="device of char masks and evaluation (default: cuda if present)")
     parser.add_argument("--experiments", nargs="+", choices=list(EXPERIMENTS), default=list(EXPERIMENTS), help="subset")
-    parser.add_argument("--max_train_samples", type=int, default=None, help="first N train lines (smoke runs)")
+    parser.add_argument("--stackmix_args", default="", help="more train_accelerate.py flags for the StackMix runs")
+    parser.add_argument("--char_masks_args", default="", help="more augmentations.char_masks flags")
     parser.add_argument("--max_eval_samples", type=int, default=None, help="first N validation/test lines (smoke runs)")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     # Defaults are relative to the repository root, user paths to the current directory.
-    for name in ("raw", "corpus", "work_dir", "results"):
+    for name in ("raw", "corpus", "work_dir", "record", "results"):
         value = Path(getattr(args, name))
         default = Path(parser.get_default(name))
         base = REPO_ROOT if value == default else Path.cwd()
         setattr(args, name, (base / value).resolve())
-    if args.jobs < 1:
-        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    if args.jobs < 1 or args.seeds < 1:
+        parser.error(f"--jobs and --seeds must be at least 1, got {args.jobs} and {args.seeds}")
+    # Commands run from the repository root: an interpreter inside it is named relative to it.
+    interpreter = Path(args.python).absolute()
+    if interpreter.is_relative_to(REPO_ROOT):
+        args.python = str(interpreter.relative_to(REPO_ROOT))
     args.launcher = shlex.split(args.launcher) if args.launcher else [args.python]
     if args.device is None:
         import torch
@@ -105,8 +136,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def shown(path: Path) -> str:
-    """A path as commands show it: relative to the repository root (their working directory) when inside it."""
-    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    """A path as commands show it: relative to the repository root (their working directory) when it lies
+    inside the root or beside it (such as ../shared), else absolute."""
+    if path.is_relative_to(REPO_ROOT.parent):
+        return os.path.relpath(path, REPO_ROOT)
+    return str(path)
 
 
 def threads_per_job(jobs: int) -> int:
@@ -123,43 +157,80 @@ def describe_training_device() -> str:
     return f"CPU ({os.cpu_count()} cores)"
 
 
+def size_tag(size: int | None) -> str:
+    return "all" if size is None else f"n{size}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One experiment with one train size and seed."""
+
+    name: str
+    size: int | None
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.name} {size_tag(self.size)} s{self.seed}"
+
+    @property
+    def group(self) -> tuple[int | None, int]:
+        """Runs of one size and seed share a base model and a StackMix bank."""
+        return self.size, self.seed
+
+    @property
+    def uses_stackmix(self) -> bool:
+        return EXPERIMENTS[self.name][2]
+
+
 class Ablation:
-    """Runs the steps, records their commands and wall times in WORK/ablation_record.json."""
+    """Runs the steps and keeps their commands, wall times and results in the record."""
 
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.work = args.work_dir
         self.dataset = self.work / "saintgall"
-        self.char_masks = self.work / "char_masks"
-        self.bank = self.work / "bank"
-        self.record_path = self.work / "ablation_record.json"
         self.budget = {
             "preset": args.preset,
             "image_height": args.image_height,
             "epochs": args.epochs,
             "batch_size": args.batch_size,
-            "seed": args.seed,
             "mixed_precision": args.mixed_precision,
             "jobs": args.jobs,
-            "max_train_samples": args.max_train_samples,
             "max_eval_samples": args.max_eval_samples,
+            "stackmix_args": args.stackmix_args,
+            "char_masks_args": args.char_masks_args,
         }
-        self.record = {"budget": self.budget, "steps": {}}
-        if self.record_path.is_file():
-            self.record = json.loads(self.record_path.read_text())
+        self.record = {"budget": self.budget, "steps": {}, "runs": {}, "banks": {}}
+        if args.record.is_file():
+            self.record = json.loads(args.record.read_text())
             if self.record["budget"] != self.budget:
                 raise SystemExit(
-                    f"{self.work} holds runs with another budget {self.record['budget']}; "
-                    f"this one is {self.budget}. Use another --work_dir or remove {self.work}."
+                    f"{shown(args.record)} holds runs with another budget {self.record['budget']}; this one is "
+                    f"{self.budget}. Use another --record and --work_dir, or remove them."
                 )
+        seeds = [args.seed + offset for offset in range(args.seeds)]
+        self.runs = [
+            Run(name, size, seed)
+            for size in args.max_train_samples
+            for seed in seeds
+            for name in EXPERIMENTS
+            if name in args.experiments
+        ]
         self.env = {**os.environ, **{key: os.environ.get(key, value) for key, value in OFFLINE_ENV.items()}}
+
+    def run_dir(self, run: Run) -> Path:
+        return self.work / size_tag(run.size) / f"s{run.seed}" / run.name
+
+    def group_dir(self, group: tuple[int | None, int]) -> Path:
+        return self.work / size_tag(group[0]) / f"s{group[1]}"
 
     def step_done(self, step: str) -> bool:
         return self.record["steps"].get(step, {}).get("done", False)
 
-    def run(self, step: str, command: list, resume_flags: tuple[str, ...] = ()) -> None:
-        """Run one step in the foreground."""
-        self.run_together([(step, command, resume_flags)])
+    def save_record(self) -> None:
+        self.args.record.parent.mkdir(parents=True, exist_ok=True)
+        write_file_atomic(self.args.record, (json.dumps(self.record, indent=2) + "\n").encode())
 
     def run_together(self, steps: list[tuple[str, list, tuple[str, ...]]]) -> None:
         """Run steps at once, each as (name, command, resume flags appended but not recorded), and add
@@ -167,7 +238,6 @@ class Ablation:
         env, logs = self.env, {}
         if len(steps) > 1:
             env = {**env, "OMP_NUM_THREADS": str(threads_per_job(len(steps)))}
-            (self.work / "logs").mkdir(parents=True, exist_ok=True)
         running = {}
         for step, command, resume_flags in steps:
             command = [str(part) for part in command]
@@ -177,6 +247,7 @@ class Ablation:
             print(f"\n[ablation] {step}{resumed}\n$ {shlex.join([*command, *resume_flags])}", flush=True)
             output = None
             if len(steps) > 1:
+                (self.work / "logs").mkdir(parents=True, exist_ok=True)
                 logs[step] = self.work / "logs" / (step.replace(" ", "_") + ".log")
                 output = logs[step].open("a")
                 print(f"[ablation] {step}: output in {shown(logs[step])}", flush=True)
@@ -200,13 +271,12 @@ class Ablation:
                     print(f"[ablation] {step} done in {entry['seconds']:.1f} s", flush=True)
                 else:
                     where = f" (output: {shown(logs[step])})" if step in logs else ""
-                    code = process.returncode
-                    failed.append(f"step {step!r} failed with exit code {code}{where}: {entry['command']}")
+                    failed.append(f"step {step!r} failed with exit code {process.returncode}{where}: {entry['command']}")
         if failed:
             raise SystemExit("[ablation] " + "\n[ablation] ".join(failed))
 
-    def save_record(self) -> None:
-        write_file_atomic(self.record_path, (json.dumps(self.record, indent=2) + "\n").encode())
+    def run(self, step: str, command: list) -> None:
+        self.run_together([(step, command, ())])
 
     # --------------------------------------------------------------------------------- steps
 
@@ -219,87 +289,128 @@ class Ablation:
                    "--skip-invalid", "--no-progress"]  # fmt: skip
         self.run("build", command)
 
-    def training_step(self, name: str) -> tuple[str, list, tuple[str, ...]] | None:
-        """The train step of one experiment for run_together, or None when it finished earlier."""
-        step = f"train {name}"
-        if self.step_done(step):
-            print(f"[ablation] {step}: finished earlier", flush=True)
-            return None
+    def training_step(self, run: Run) -> tuple[str, list, tuple[str, ...]]:
         a = self.args
-        _, use_blots, use_stackmix = EXPERIMENTS[name]
-        output_dir = self.work / name
+        _, use_blots, use_stackmix = EXPERIMENTS[run.name]
+        output_dir = self.run_dir(run)
+        epochs, eval_every = self.epochs_for(run.size)
         command = [
             *a.launcher, "train_accelerate.py", "--dataset", shown(self.dataset), "--output_dir", shown(output_dir),
-            "--model_preset", a.preset, "--num_train_epochs", a.epochs, "--train_batch_size", a.batch_size,
-            "--seed", a.seed, "--num_workers", a.num_workers, "--use_augs",
+            "--model_preset", a.preset, "--num_train_epochs", epochs, "--train_batch_size", a.batch_size,
+            "--seed", run.seed, "--num_workers", a.num_workers, "--use_augs",
             "--test_split", "",  # the test split is scored by eval.py, with the as-ASR metrics too
         ]  # fmt: skip
+        if eval_every > 1:
+            command += ["--eval_every_epochs", eval_every]
         if use_blots:
             command += ["--use_blots"]
         if use_stackmix:
-            command += ["--stackmix_bank", shown(self.bank), "--corpus", shown(a.corpus), "--stackmix_p", STACKMIX_P]
+            command += ["--stackmix_bank", shown(self.group_dir(run.group) / "bank"), "--corpus", shown(a.corpus)]
+            command += shlex.split(a.stackmix_args)
         if a.mixed_precision == "bf16":
             # channels-last kernels only with bf16: the fp32 convolution backward of torch 2.13's CPU
             # build aborts on channels-last tensors with few channels (the tiny preset).
             command += ["--channels_last"]
-        for flag in ("image_height", "mixed_precision", "max_train_samples", "max_eval_samples"):
-            if getattr(a, flag) is not None:
-                command += [f"--{flag}", getattr(a, flag)]
+        for flag, value in (("image_height", a.image_height), ("mixed_precision", a.mixed_precision),
+                            ("max_train_samples", run.size), ("max_eval_samples", a.max_eval_samples)):  # fmt: skip
+            if value is not None:
+                command += [f"--{flag}", value]
         interrupted = (output_dir / "state" / "training_progress.json").is_file()
-        return step, command, ("--resume_from_checkpoint", "latest") if interrupted else ()
+        return f"train {run.key}", command, ("--resume_from_checkpoint", "latest") if interrupted else ()
 
-    def build_stackmix_bank(self) -> None:
-        """Char masks of the train split from base's best_cer/ (forced alignment), then the token bank."""
-        a = self.args
-        base = self.work / "base" / "best_cer"
-        if not base.is_dir():
-            raise SystemExit(f"StackMix needs the base model {base}: run the base experiment first")
-        if not self.step_done("char masks"):
+    def epochs_for(self, size: int | None) -> tuple[int, int]:
+        """(epochs, validate every k epochs) of a run on `size` train lines: every size gets the optimizer
+        steps of --epochs epochs over the whole split, and about as many validations."""
+        if size is None:
+            return self.args.epochs, 1
+        import datasets
+
+        full = datasets.load_dataset(str(self.dataset), split="train").num_rows
+        factor = max(1.0, full / size)
+        return math.ceil(self.args.epochs * factor), math.ceil(factor)
+
+    def train(self, runs: list[Run]) -> None:
+        """Train the runs not finished yet, up to --jobs at once."""
+        todo = [run for run in runs if not self.step_done(f"train {run.key}")]
+        for run in runs:
+            if run not in todo:
+                print(f"[ablation] train {run.key}: finished earlier", flush=True)
+        for first in range(0, len(todo), self.args.jobs):
+            self.run_together([self.training_step(run) for run in todo[first : first + self.args.jobs]])
+            for run in todo[first : first + self.args.jobs]:
+                self.record["runs"].setdefault(run.key, {})["curve"] = validation_curve(self.run_dir(run))
+            self.save_record()
+
+    def ensure_base_models(self, groups: list[tuple[int | None, int]]) -> None:
+        """A bank still to build needs its base model: train it again if an earlier session's is gone."""
+        missing = []
+        for group in groups:
+            base = Run("base", *group)
+            if not self.step_done(f"bank {size_tag(group[0])} s{group[1]}") and not (self.run_dir(base) / "best_cer").is_dir():
+                self.record["steps"].pop(f"train {base.key}", None)
+                missing.append(base)
+        self.train(missing)
+
+    def build_bank(self, group: tuple[int | None, int]) -> None:
+        """Char masks of the group's train lines from its base's best_cer/, then the token bank."""
+        a, tag = self.args, f"{size_tag(group[0])} s{group[1]}"
+        folder, base = self.group_dir(group), self.run_dir(Run("base", *group)) / "best_cer"
+        if not self.step_done(f"char masks {tag}"):
             command = [
                 a.python, "-m", "augmentations.char_masks", "--model", shown(base), "--dataset", shown(self.dataset),
-                "--output_dir", shown(self.char_masks), "--method", "forced", "--device", a.device, "--overwrite",
+                "--output_dir", shown(folder / "char_masks"), "--device", a.device, "--overwrite",
+                *shlex.split(a.char_masks_args),
             ]  # fmt: skip
-            if a.max_train_samples is not None:  # the lines the base model trained on
-                command += ["--max_lines", a.max_train_samples]
-            self.run("char masks", command)
-        if not self.step_done("bank"):
+            if group[0] is not None:  # the lines the base model trained on
+                command += ["--max_lines", group[0]]
+            self.run(f"char masks {tag}", command)
+        if not self.step_done(f"bank {tag}"):
             height = model_config(a).image_height
             command = [
-                a.python, "-m", "augmentations.stackmix", "build-bank", "--char_masks", shown(self.char_masks),
-                "--dataset", shown(self.dataset), "--output_dir", shown(self.bank), "--height", height,
-                "--seed", a.seed, "--overwrite",
+                a.python, "-m", "augmentations.stackmix", "build-bank", "--char_masks", shown(folder / "char_masks"),
+                "--dataset", shown(self.dataset), "--output_dir", shown(folder / "bank"), "--height", height,
+                "--seed", group[1], "--overwrite",
             ]  # fmt: skip
-            self.run("bank", command)
+            self.run(f"bank {tag}", command)
+            self.record["banks"][tag] = stackmix_inputs(folder)
+            self.save_record()
 
-    def evaluate(self, name: str) -> None:
-        step = f"eval {name}"
+    def evaluate(self, run: Run) -> None:
+        step = f"eval {run.key}"
         if self.step_done(step):
             return
         a = self.args
+        out = self.work / "evals" / run.key.replace(" ", "_")
         command = [
-            a.python, "eval.py", "--model", shown(self.work / name / "best_cer"), "--dataset", shown(self.dataset),
-            "--split", "test", "--output_dir", shown(self.work / f"eval_{name}"), "--device", a.device,
+            a.python, "eval.py", "--model", shown(self.run_dir(run) / "best_cer"), "--dataset", shown(self.dataset),
+            "--split", "test", "--output_dir", shown(out), "--device", a.device,
             "--num_workers", a.num_workers, "--overwrite",
         ]  # fmt: skip
         if a.max_eval_samples is not None:
             command += ["--max_eval_samples", a.max_eval_samples]
         self.run(step, command)
+        results = json.loads((out / "results.json").read_text())
+        entry = self.record["runs"].setdefault(run.key, {})
+        entry.update(test=next(iter(results["checkpoints"].values())), test_lines=results["n_samples"])
+        entry["unfit_lines"] = count_unfit_lines(self.run_dir(run))
+        self.save_record()
 
     def run_all(self) -> None:
         started = time.perf_counter()
         self.build_dataset()
-        chosen = [name for name in EXPERIMENTS if name in self.args.experiments]
-        # The StackMix runs need the bank, which needs base's model: they form the second wave.
-        for wants_stackmix in (False, True):
-            wave = [name for name in chosen if EXPERIMENTS[name][2] == wants_stackmix]
-            if wave and wants_stackmix:
-                self.build_stackmix_bank()
-            for first in range(0, len(wave), self.args.jobs):
-                steps = [self.training_step(name) for name in wave[first : first + self.args.jobs]]
-                self.run_together([step for step in steps if step is not None])
-            for name in wave:
-                self.evaluate(name)
-        write_report(self, self.args.results)
+        plain = [run for run in self.runs if not run.uses_stackmix]
+        stackmix = [run for run in self.runs if run.uses_stackmix]
+        self.train(plain)
+        for run in plain:
+            self.evaluate(run)
+        groups = sorted({run.group for run in stackmix}, key=lambda group: (group[0] or 0, group[1]))
+        self.ensure_base_models(groups)
+        for group in groups:
+            self.build_bank(group)
+        self.train(stackmix)
+        for run in stackmix:
+            self.evaluate(run)
+        write_report(self)
         print(f"\n[ablation] wrote {self.args.results} in {time.perf_counter() - started:.1f} s", flush=True)
 
 
@@ -314,8 +425,8 @@ def model_config(args: argparse.Namespace):
     return StackMixHTRConfig.from_preset(args.preset, **overrides)
 
 
-def validation_curve(run_dir: Path) -> list[tuple[int, float]]:
-    """(epoch, validation CER) from a run's metrics.jsonl; a resumed run's repeated epoch keeps its last row."""
+def validation_curve(run_dir: Path) -> list[list[float]]:
+    """[epoch, validation CER] rows from a run's metrics.jsonl; a repeated epoch keeps its last row."""
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         return []
@@ -327,41 +438,13 @@ def validation_curve(run_dir: Path) -> list[tuple[int, float]]:
                 rows[int(row["epoch"])] = float(row["cer"])
             except (ValueError, KeyError, TypeError) as error:
                 raise SystemExit(f"{path}:{number}: not a metrics row with epoch and cer ({error})") from None
-    return sorted(rows.items())
+    return [[epoch, cer] for epoch, cer in sorted(rows.items())]
 
 
 def count_unfit_lines(run_dir: Path) -> int:
     """Lines a run found too long for its output frames; training writes the list only when there are some."""
     path = run_dir / "unfit_lines.json"
     return len(json.loads(path.read_text())) if path.is_file() else 0
-
-
-def plot_curves(curves: dict[str, list[tuple[int, float]]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import io
-
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=120)
-    for name, curve in curves.items():
-        if curve:
-            epochs, cers = zip(*curve)
-            marker = "." if len(curve) < 40 else None
-            axes.plot([e + 1 for e in epochs], [100 * cer for cer in cers], marker=marker, label=EXPERIMENTS[name][0])
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("validation CER (%)")
-    axes.set_title("Saint Gall: validation CER per epoch")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    write_file_atomic(path, buffer.getvalue())
 
 
 def read_card_metadata(readme: Path) -> dict:
@@ -374,12 +457,52 @@ def read_card_metadata(readme: Path) -> dict:
     return yaml.safe_load(text.split("---", 2)[1]) or {}
 
 
-def percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.2f}"
+def stackmix_inputs(group_dir: Path) -> dict:
+    """Facts of a group's char masks and bank, for the report."""
+    masks = read_card_metadata(group_dir / "char_masks" / "README.md").get("char_masks", {})
+    bank = json.loads((group_dir / "bank" / "stackmix_bank.json").read_text())
+    keys = ("num_lines", "num_slices", "num_tokens", "max_token_length", "characters", "height")
+    return {"char_masks": masks, "bank": {key: bank[key] for key in keys}}
 
 
-def lines_used(count: int | None) -> str:
-    return "all" if count is None else f"the first {count}"
+def plot_curves(runs: dict[str, dict], sizes: list[str], path: Path) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    figure, axes_list = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 4.2), dpi=110, squeeze=False)
+    colours = dict(zip(EXPERIMENTS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for axes, size in zip(axes_list[0], sizes):
+        labelled = set()
+        for key, entry in runs.items():
+            name, tag, seed = key.split()
+            if tag != size or not entry.get("curve"):
+                continue
+            epochs, cers = zip(*entry["curve"])
+            label = None if name in labelled else EXPERIMENTS[name][0]
+            labelled.add(name)
+            axes.plot([e + 1 for e in epochs], [100 * cer for cer in cers], color=colours[name], alpha=0.85,
+                      linewidth=1.2, label=label)  # fmt: skip
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_ylim(0, 100)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel("validation CER (%)")
+        axes.set_title(f"Saint Gall, {size_label(size)} (one line per seed)")
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    write_file_atomic(path, buffer.getvalue())
+
+
+def size_label(tag: str) -> str:
+    return "all train lines" if tag == "all" else f"first {tag[1:]} train lines"
 
 
 def format_duration(seconds: float) -> str:
@@ -388,117 +511,137 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
 
 
-def write_report(ablation: Ablation, path: Path) -> None:
+def mean_std(values: list[float]) -> str:
+    """Percent mean, and +- the sample standard deviation when there are several values."""
+    import numpy as np
 
-    a, work, steps = ablation.args, ablation.work, ablation.record["steps"]
-    plot_path = path.with_name("ablation_curves.png")
-    evaluated = [name for name in EXPERIMENTS if ablation.step_done(f"eval {name}")]
-    curves = {name: validation_curve(work / name) for name in evaluated}
-    plot_curves(curves, plot_path)
+    values = 100 * np.asarray(values, dtype=float)
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
 
-    config = model_config(a)
-    tests, test_lines = {}, None
-    for name in evaluated:
-        results = json.loads((work / f"eval_{name}" / "results.json").read_text())
-        tests[name] = next(iter(results["checkpoints"].values()))
-        test_lines = results["n_samples"]
+
+def results_table(ablation: Ablation, tag: str) -> list[str]:
+    """Rows of one train size: each arm's test metrics over its seeds, and its change against base."""
+    import numpy as np
+
+    runs, steps = ablation.record["runs"], ablation.record["steps"]
+    by_arm: dict[str, list[tuple[str, dict]]] = {}
+    for key, entry in runs.items():
+        name, run_tag, seed = key.split()
+        if run_tag == tag and "test" in entry:
+            by_arm.setdefault(name, []).append((key, entry))
+    base_cer = np.mean([entry["test"]["cer"] for _, entry in by_arm.get("base", [])]) if "base" in by_arm else None
     rows = []
-    for name, test in tests.items():
-        best_epoch, best_cer = min(curves[name], key=lambda item: item[1]) if curves[name] else (None, None)
-        best = f"{percent(best_cer)} ({best_epoch + 1})" if best_cer is not None else "–"
-        rates = [percent(test[key]) for key in ("cer", "wer", "acc", "cer_asr", "wer_asr")]
-        change = f"{100 * (test['cer'] - tests['base']['cer']):+.2f}" if name != "base" and "base" in tests else "–"
-        cells = [EXPERIMENTS[name][0], *rates, change, best, format_duration(steps[f"train {name}"]["seconds"])]
+    for name in (name for name in EXPERIMENTS if name in by_arm):
+        entries = by_arm[name]
+        tests = [entry["test"] for _, entry in entries]
+        cers = [test["cer"] for test in tests]
+        change = "–"
+        if name != "base" and base_cer:
+            change = f"{100 * (np.mean(cers) - base_cer):+.2f} ({100 * (np.mean(cers) / base_cer - 1):+.1f} %)"
+        best = [min(entry["curve"], key=lambda row: row[1]) for _, entry in entries if entry.get("curve")]
+        best_cell = ", ".join(f"{100 * cer:.2f} ({int(epoch) + 1})" for epoch, cer in best) or "–"
+        seconds = [steps[f"train {key}"]["seconds"] for key, _ in entries if f"train {key}" in steps]
+        seeds = ", ".join(key.split()[2][1:] for key, _ in entries)
+        cells = [
+            EXPERIMENTS[name][0], seeds, mean_std(cers), mean_std([test["wer"] for test in tests]),
+            mean_std([test["cer_asr"] for test in tests]), change, best_cell,
+            format_duration(float(np.mean(seconds))) if seconds else "–",
+        ]  # fmt: skip
         rows.append("| " + " | ".join(cells) + " |")
-    paper_label = "paper: StackMix+blots (ResNet34-BiLSTM-CTC, 128 x 2048)"
-    paper_cells = [paper_label, f"{PAPER_SAINT_GALL_CER:.2f}", *["–"] * 7]
+    return rows
+
+
+def write_report(ablation: Ablation) -> None:
+    a, record = ablation.args, ablation.record
+    plot_path = a.results.with_name("ablation_curves.png")
+    tags = sorted({key.split()[1] for key, entry in record["runs"].items() if "test" in entry},
+                  key=lambda tag: (tag == "all", int(tag[1:]) if tag != "all" else 0))  # fmt: skip
+    plot_curves(record["runs"], tags, plot_path)
+    config = model_config(a)
+    test_lines = {entry.get("test_lines") for entry in record["runs"].values() if "test" in entry}
+    unfit = max((entry.get("unfit_lines", 0) for entry in record["runs"].values()), default=0)
 
     lines = [
-        "# Ablation on Saint Gall: handwritten blots and StackMix",
+        "## Ablation on Saint Gall: handwritten blots and StackMix",
         "",
-        f"Generated by `bench/ablation.py` on {datetime.date.today().isoformat()}. Rates in percent; test figures are",
-        "those of each run's best validation-CER checkpoint (`best_cer/`), scored by `eval.py`.",
+        f"Written by `bench/ablation.py` on {datetime.date.today().isoformat()} from `{shown(a.record)}`. Rates in",
+        "percent; test figures are those of each run's best validation-CER checkpoint (`best_cer/`), scored by `eval.py`.",
         "",
-        "## Budget",
+        "### Budget",
         "",
         f"- device: {describe_training_device()}; training launcher `{shlex.join(a.launcher)}`, mixed precision "
         f"`{a.mixed_precision or 'accelerate default'}`; char masks and evaluation on `{a.device}`",
-        *([f"- {a.jobs} training runs at a time (`--jobs {a.jobs}`: base with +blots, then the two StackMix runs), "
-           f"each with `OMP_NUM_THREADS={threads_per_job(a.jobs)}`"] if a.jobs > 1 else []),
-        f"- model preset `{a.preset}` ({config.image_height} x {config.max_width} px input), {a.epochs} epoch(s), "
-        f"batch size {a.batch_size}, seed {a.seed}; optimizer and schedule: train_accelerate.py's defaults "
-        "(the paper's AdamW + OneCycleLR)",
-        f"- data: Saint Gall official page splits, {lines_used(a.max_train_samples)} train lines, "
-        f"{lines_used(a.max_eval_samples)} validation lines, {test_lines if test_lines is not None else '–'} test lines",
+        *([f"- {a.jobs} training runs at a time, each with `OMP_NUM_THREADS={threads_per_job(a.jobs)}`"] if a.jobs > 1 else []),
+        f"- model preset `{a.preset}` ({config.image_height} x {config.max_width} px input), batch size {a.batch_size}, "
+        f"the optimizer steps of {a.epochs} epoch(s) over all train lines for every train size (a run on fewer lines "
+        "trains proportionally more epochs and validates every k epochs to match); optimizer and schedule: "
+        "train_accelerate.py's defaults (the paper's AdamW + OneCycleLR)",
+        f"- data: Saint Gall official page splits; train sizes: the first N train lines of the split; all validation "
+        f"lines; {', '.join(str(n) for n in sorted(test_lines - {None})) or '–'} test lines",
         "- vocabulary: train_accelerate.py's default, the characters of the train and validation transcriptions",
-        f"- train and validation lines needing more CTC frames than the model outputs for their width: "
-        f"{count_unfit_lines(work / 'base')} (train_accelerate.py's `unfit_lines.json`; one frame per "
-        f"{config.width_stride} px)",
+        f"- train and validation lines needing more CTC frames than the model outputs: at most {unfit} per run "
+        f"(one frame per {config.width_stride} px)",
         "- every experiment trains with the plain augmentations (`--use_augs`: CLAHE, rotation, JPEG), as the paper's "
-        "base model does; blots and StackMix (p = 0.8, Latin corpus) are added on top",
+        "base model does; blots and StackMix are added on top",
+        f"- StackMix: train_accelerate.py's defaults{' with `' + a.stackmix_args + '`' if a.stackmix_args else ''}, "
+        f"the Latin corpus; char masks: augmentations.char_masks' defaults"
+        f"{' with `' + a.char_masks_args + '`' if a.char_masks_args else ''}, from the base run of the same size and seed",
         "",
-        "## Test results",
+        "### Test results",
         "",
-        "| experiment | CER | WER | accuracy | CER as ASR | WER as ASR | CER vs base | best val CER (epoch) "
-        "| training time |",
-        "|---|---|---|---|---|---|---|---|---|",
-        *rows,
-        "| " + " | ".join(paper_cells) + " |",
+    ]
+    for tag in tags:
+        lines += [
+            f"#### {size_label(tag).capitalize()}",
+            "",
+            "| experiment | seeds | CER | WER | CER as ASR | CER vs base (relative) | best val CER (epoch), per seed "
+            "| training time (mean) |",
+            "|---|---|---|---|---|---|---|---|",
+            *results_table(ablation, tag),
+            "",
+        ]
+    lines += [
+        f"Paper, StackMix+blots (ResNet34-BiLSTM-CTC, 128 x 2048, ImageNet-initialised, 100-300 epochs): "
+        f"{PAPER_SAINT_GALL_CER:.2f} % test CER.",
         "",
-        "\"As ASR\": both sides lower-cased, punctuation removed. \"CER vs base\": the change in test CER, in points.",
-        "Each experiment is one training run with one seed, where the paper averages several runs.",
-        "The paper reports only the CER of StackMix+blots for Saint Gall with its full recipe (ResNet34 stages",
-        "pretrained on ImageNet, 128 x 2048 input); compare our +blots+StackMix row with it only when the budget",
-        "above matches. Training time: the wall time of the train_accelerate.py process, per-epoch validation included"
+        "Mean ± sample standard deviation over the seeds listed. \"As ASR\": both sides lower-cased, punctuation removed.",
+        "\"CER vs base\": the change of the mean test CER in points, and relative to base's mean. Training time: the",
+        "wall time of the train_accelerate.py process, per-epoch validation included"
         + (", while sharing the machine with another run." if a.jobs > 1 else "."),
         "",
-        "## Training curves",
+        "#### Training curves",
         "",
         f"![Validation CER per epoch]({plot_path.name})",
         "",
     ]
-
-    masks_readme = ablation.char_masks / "README.md"
-    bank_info = ablation.bank / "stackmix_bank.json"
-    if masks_readme.is_file() and bank_info.is_file():
-        masks = read_card_metadata(masks_readme).get("char_masks", {})
-        bank = json.loads(bank_info.read_text())
-        total = masks.get("lines", 0)
-
-        def coverage(count: int) -> str:
-            return f"{count} ({100 * count / total:.1f} %)" if total else str(count)
-
-        lines += [
-            "## StackMix inputs",
-            "",
-            f"- char masks: `{masks.get('method')}` alignment of base's `best_cer/` over {total} train lines: "
-            f"{coverage(masks.get('with_boxes', 0))} with character boxes; the paper's greedy rule "
-            f"(exactly recognised lines only) would keep {coverage(masks.get('greedy_exact', 0))}",
-            f"- token bank: {bank['num_lines']} lines, {bank['num_slices']} slices of {bank['num_tokens']} distinct "
-            f"tokens (1-{bank['max_token_length']} characters), {len(bank['characters'])} characters, "
-            f"slice height {bank['height']} px",
-            "",
-        ]
-
+    if record["banks"]:
+        lines += ["#### StackMix inputs", ""]
+        for tag, facts in sorted(record["banks"].items()):
+            masks, bank = facts["char_masks"], facts["bank"]
+            total = masks.get("lines", 0) or 1
+            lines.append(
+                f"- {tag}: `{masks.get('method')}` alignment with `{masks.get('cuts', 'midpoint')}` cuts: "
+                f"{masks.get('with_boxes', 0)} of {masks.get('lines', 0)} train lines with boxes (the paper's greedy "
+                f"rule would keep {masks.get('greedy_exact', 0)}, {100 * masks.get('greedy_exact', 0) / total:.0f} %); "
+                f"bank: {bank['num_slices']} slices of {bank['num_tokens']} tokens, {len(bank['characters'])} characters, "
+                f"{bank['height']} px"
+            )
+        lines.append("")
     lines += [
-        "## Commands",
+        "#### Commands",
         "",
         "Run from the repository root with "
         + " ".join(f"`{key}={value}`" for key, value in OFFLINE_ENV.items())
-        + "; an interrupted training run continues with `--resume_from_checkpoint latest`. The whole ablation:",
+        + "; a finished step is skipped and an interrupted training run resumes when the same command runs again.",
         "",
         "```",
-        shlex.join([sys.executable, "bench/ablation.py", *a.argv]),
-        "```",
-        "",
-        "Its steps:",
-        "",
-        "```",
-        *(f"# {step} ({format_duration(e['seconds'])})\n{e['command']}" for step, e in steps.items() if e["done"]),
+        *(f"# {step} ({format_duration(e['seconds'])})\n{e['command']}" for step, e in record["steps"].items() if e["done"]),
         "```",
         "",
     ]
-    write_file_atomic(path, "\n".join(lines).encode("utf-8"))
+    replace_section(a.results, REPORT_SECTION, "\n".join(lines))
 
 
 def main(argv=None) -> None:
@@ -508,8 +651,9 @@ def main(argv=None) -> None:
     if any(EXPERIMENTS[name][2] for name in args.experiments) and not args.corpus.is_file():
         raise SystemExit(f"--corpus: {args.corpus} is not a file (StackMix needs a corpus)")
     print(
-        f"[ablation] {', '.join(args.experiments)}: preset {args.preset}, {args.epochs} epoch(s), "
-        f"batch {args.batch_size}, seed {args.seed}, work dir {shown(args.work_dir)}",
+        f"[ablation] {', '.join(args.experiments)}: preset {args.preset}, {args.epochs} epoch(s), batch "
+        f"{args.batch_size}, {args.seeds} seed(s) from {args.seed}, train sizes "
+        f"{', '.join(size_tag(size) for size in args.max_train_samples)}, work dir {shown(args.work_dir)}",
         flush=True,
     )
     Ablation(args).run_all()
