@@ -24,7 +24,6 @@ model) yields the same features as before.
 """
 
 import inspect
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -33,14 +32,13 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCTC, AutoProcessor
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
-from modeling_stackmix_htr import (
-    StackMixHTRConfig,
-    StackMixHTRForCTC,
-    StackMixHTRImageProcessor,
-    StackMixHTRProcessor,
-    get_text_rules,
+from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRImageProcessor, StackMixHTRProcessor
+from modeling_stackmix_htr.processing_stackmix_htr import (
+    BLANK_TOKEN,
+    UNKNOWN_TOKEN,
+    character_vocabulary,
+    text_characters,
 )
-from modeling_stackmix_htr.processing_stackmix_htr import BLANK_TOKEN, UNKNOWN_TOKEN
 
 from .output_layer import copy_output_rows, output_layer
 
@@ -101,12 +99,6 @@ def load_trained_recognizer(source: str, trust_remote_code: bool = False):
     return model.eval(), processor
 
 
-def run_characters(texts: Sequence[str], text_rules: str) -> set[str]:
-    """The characters of `texts` after the text rules' preprocessing (what the run must emit)."""
-    rules = get_text_rules(text_rules)
-    return set(itertools.chain.from_iterable(rules.preprocess(text) for text in texts))
-
-
 def describe_characters(characters) -> str:
     return ", ".join(f"{char!r} (U+{ord(char):04X})" for char in sorted(characters))
 
@@ -129,9 +121,7 @@ def resized_vocabulary(old_vocab: dict[str, int], characters: set[str], mode: st
         for char in sorted(unknown):
             vocab[char] = len(vocab)
         return vocab
-    vocab = {BLANK_TOKEN: 0, **{char: index + 1 for index, char in enumerate(sorted(characters - special))}}
-    vocab[UNKNOWN_TOKEN] = len(vocab)
-    return vocab
+    return character_vocabulary(characters - special)
 
 
 def convert_stem(weight: torch.Tensor, num_channels: int) -> torch.Tensor:
@@ -193,7 +183,7 @@ def start_from_pretrained(
     check_architecture(checkpoint, preset, image_height, source)
 
     old_vocab = trained_processor.tokenizer.get_vocab()
-    vocab = resized_vocabulary(old_vocab, run_characters(texts, text_rules), vocab_resize)
+    vocab = resized_vocabulary(old_vocab, text_characters(texts, text_rules), vocab_resize)
     image_settings = {
         name: value
         for name, value in trained_processor.image_processor.to_dict().items()
