@@ -10,7 +10,9 @@ SYNTHETIC_LINES="${SYNTHETIC_LINES:-3000}"     # python -m data_builders synthet
 BANK="${BANK:-}"
 CORPUS="${CORPUS:-../shared/corpora/latin_ecclesiastical.txt}"
 STACKMIX_LINES="${STACKMIX_LINES:-5000}"
-# More built dataset folders to pretrain on (space separated), e.g. a page collection imported as lines.
+# More built line datasets to pretrain on (space-separated folders or Hub ids, each with a train split),
+# e.g. the LECTAUREP ALTO sample (../shared/datasets/lectaurep-alto-sample) once a page builder has
+# turned its ALTO pages into a line dataset: EXTRA_DATASETS=data/lectaurep
 EXTRA_DATASETS="${EXTRA_DATASETS:-}"
 PRETRAIN_EPOCHS="${PRETRAIN_EPOCHS:-30}"
 FINETUNE_EPOCHS="${FINETUNE_EPOCHS:-50}"
