@@ -7,8 +7,10 @@ the schedule. Each setting of the grid below is one train_accelerate.py run (def
 preset at its 64 px, the plain augmentations, batch 16) with the schedule of a full run of
 --schedule_epochs epochs (so the warm-up and the peak learning rate are those that run would use),
 stopped with SIGTERM (its state saved) as soon as an epoch's validation CER is below --threshold, or
-after --max_epochs epochs. Printed per setting: the epochs until CER < threshold, the wall time of
-the run up to the end of that epoch (start-up, training and validation), the CER of the last epoch run.
+after --max_epochs epochs. Printed per setting: the epochs until CER < threshold and the wall time of
+the run up to the end of that epoch (start-up, training and validation), the epochs run, their wall
+time and the CER of the last one. To match bench/ablation.py's runs on a CPU with bf16, add
+`--mixed_precision bf16 --channels_last` to --train_args.
 
 Budget: at most (number of settings) x --max_epochs epochs; on Saint Gall at 64 px an epoch of the
 small preset takes about 70 s of one CPU thread (bench/RESULTS.md), so the default grid of 9
@@ -162,7 +164,9 @@ class PlateauStudy:
         if len(curve) > run["seen"]:
             run["seen"] = len(curve)
             entry = self.record["runs"].setdefault(name, {})
-            entry.update(args=GRID[name], epochs_run=len(curve), last_cer=curve[-1][1], done=False)
+            entry.update(
+                args=GRID[name], epochs_run=len(curve), seconds_run=now - run["started"], last_cer=curve[-1][1], done=False
+            )
             if reached is not None and "seconds_to_threshold" not in entry:
                 entry.update(epochs_to_threshold=reached, seconds_to_threshold=now - run["started"])
             print(f"[plateau] {name}: epoch {len(curve)}, validation CER {100 * curve[-1][1]:.2f} %", flush=True)
@@ -187,8 +191,9 @@ class PlateauStudy:
     def report(self) -> None:
         a = self.args
         rows = [
-            f"| setting | epochs to CER < {100 * a.threshold:.0f} % | wall time to it | epochs run | last CER |",
-            "|---|---|---|---|---|",
+            f"| setting | epochs to CER < {100 * a.threshold:.0f} % | wall time to it | epochs run | wall time run "
+            "| last CER |",
+            "|---|---|---|---|---|---|",
         ]
         for name in GRID:
             entry = self.record["runs"].get(name)
@@ -197,7 +202,8 @@ class PlateauStudy:
             reached = entry["epochs_to_threshold"]
             epochs = f"{reached}" if reached is not None else f"> {entry['epochs_run']}"
             seconds = format_duration(entry["seconds_to_threshold"]) if reached is not None else "–"
-            cells = [name, epochs, seconds, str(entry["epochs_run"]), f"{100 * entry['last_cer']:.2f} %"]
+            cells = [name, epochs, seconds, str(entry["epochs_run"]), format_duration(entry["seconds_run"]),
+                     f"{100 * entry['last_cer']:.2f} %"]  # fmt: skip
             rows.append("| " + " | ".join(cells) + " |")
         lines = [
             f"Plateau study: {shown(a.dataset)}, preset {a.preset}, schedule of {a.schedule_epochs} epochs, "
