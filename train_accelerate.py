@@ -14,6 +14,11 @@ One script for every device: one CPU, one GPU, several GPUs or machines, several
     ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 train_accelerate.py --cpu ...
     # or: torchrun --nproc_per_node 2 train_accelerate.py --cpu ...
 
+    # start from a trained model (its output layer mapped onto the new data's characters), or
+    # pretrain on several datasets at once
+    python train_accelerate.py --dataset data/new_hand --init_from outputs/run/best_cer --output_dir outputs/ft
+    python train_accelerate.py --dataset data/synthetic --dataset data/stackmix_lines --output_dir outputs/pre
+
 The flow: `load_dataset` -> train split with a lazy per-access transform (StackMix sample
 replacement, base augmentations, blots) -> processor collation (each batch padded to its widest
 line) -> AdamW + OneCycleLR -> validation CER/WER/string accuracy every epoch -> checkpoints
@@ -38,7 +43,7 @@ import torch
 import transformers
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import AutoProcessor
@@ -57,7 +62,10 @@ from training.checkpointing import (
 )
 from training.checks import encode_all, find_unfit_lines, output_frames
 from training.data import LineCollator, image_sizes
+from training.init_from import VOCAB_RESIZE_MODES, InitFromError, set_backbone_trainable, start_from_pretrained
 from training.metrics_log import JsonlLogger, peak_memory_mb
+from training.multi_dataset import interleave_train_splits, normalize_texts
+from training.output_layer import initial_output_bias, parse_blank_bias, set_output_bias
 from training.sampler import LineBatchSampler
 from training.stopping import StopRequest, init_dataloader_worker
 
@@ -74,8 +82,23 @@ def parse_args(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", required=True, help="a built dataset folder or a Hub dataset id (datasets.load_dataset)")
-    data.add_argument("--dataset_config", default=None, help="dataset configuration name")
+    data.add_argument(
+        "--dataset",
+        action="append",
+        required=True,
+        help="a built dataset folder or a Hub dataset id (datasets.load_dataset); repeat it to train on several "
+        "at once: their train splits are interleaved (every line once per epoch), the vocabulary holds all their "
+        "characters, validation and test use the first dataset's splits",
+    )
+    data.add_argument(
+        "--dataset_probabilities",
+        type=float,
+        nargs="+",
+        default=None,
+        help="with several --dataset: draw their lines in these proportions instead (smaller shares repeated, "
+        "until every line was drawn once)",
+    )
+    data.add_argument("--dataset_config", default=None, help="dataset configuration name (one --dataset only)")
     data.add_argument("--train_split", default="train")
     data.add_argument("--validation_split", default="validation")
     data.add_argument("--test_split", default="test", help="split scored with best_cer/ at the end ('' to skip)")
@@ -84,7 +107,9 @@ def parse_args(argv=None):
     data.add_argument(
         "--text_rules",
         default=None,
-        help="text-rules profile (none, iam, bentham, peter, hkr, saintgall); default: the one in the dataset card, else none",
+        help="text-rules profile (none, iam, bentham, peter, hkr, saintgall); default: the one in the (first) "
+        "dataset's card, else none. With several datasets, one whose card names another profile has its training "
+        "texts normalised with that profile first",
     )
     data.add_argument(
         "--vocab",
@@ -95,11 +120,47 @@ def parse_args(argv=None):
     )
 
     model = parser.add_argument_group("model")
-    model.add_argument("--model_preset", choices=["paper", "small", "tiny"], default="paper")
+    model.add_argument(
+        "--model_preset",
+        choices=["paper", "small", "tiny"],
+        default=None,
+        help="default: paper; with --init_from the checkpoint's architecture (a preset given must match it)",
+    )
     model.add_argument("--image_height", type=int, default=None, help="override the preset's line height")
     model.add_argument("--max_width", type=int, default=None, help="override the preset's maximum line width")
     model.add_argument("--num_channels", type=int, choices=[1, 3], default=None, help="override: 3 = RGB, 1 = gray")
     model.add_argument("--init_resnet34", default=None, help="local torchvision ResNet34 ImageNet weights for stages 1-3")
+    model.add_argument(
+        "--init_from",
+        default=None,
+        help="start from a trained recognizer: a checkpoint folder (best_cer/, last/, ...) or a Hub model id "
+        "(from_pretrained). Its architecture and line height are kept, its output layer is mapped onto this "
+        "run's characters (--vocab_resize), the text rules are this run's. A new run: optimizer, schedule and "
+        "epochs start afresh (--resume_from_checkpoint instead continues an interrupted run; given both, the "
+        "saved state wins). --num_channels converts the stem: RGB -> gray sums each kernel over its input "
+        "channels, gray -> RGB gives each channel the kernel / 3 (a gray line gives the same features)",
+    )
+    model.add_argument(
+        "--vocab_resize",
+        choices=VOCAB_RESIZE_MODES,
+        default="union",
+        help="with --init_from: union = the checkpoint's characters keep their rows and ids, new ones are added; "
+        "new = only this data's characters, rows of known ones copied; keep = the checkpoint's vocabulary, "
+        "characters outside it stop the run",
+    )
+    model.add_argument(
+        "--trust_remote_code",
+        action="store_true",
+        help="load --init_from with the code saved next to its weights (auto_map) rather than this package's classes",
+    )
+    model.add_argument(
+        "--blank_bias",
+        type=parse_blank_bias,
+        default=None,
+        help="initial output-layer bias of a fresh model: a number sets the blank's (the other classes' stay 0); "
+        "'prior' sets every class's to the log of its share of the training frames (blank: the frames the "
+        "labels leave over). Default: 0 for every class (uniform class scores)",
+    )
 
     augment = parser.add_argument_group("augmentation")
     augment.add_argument("--use_augs", action="store_true", help="CLAHE, small rotations, JPEG compression")
@@ -143,6 +204,12 @@ def parse_args(argv=None):
     train.add_argument("--pct_start", type=float, default=0.1, help="OneCycleLR's warm-up fraction")
     train.add_argument("--final_div_factor", type=float, default=1e5, help="OneCycleLR's final_div_factor")
     train.add_argument("--max_grad_norm", type=float, default=None, help="clip gradients to this norm (off by default)")
+    train.add_argument(
+        "--freeze_backbone_epochs",
+        type=int,
+        default=0,
+        help="train only the BiLSTM and the head for the first N epochs (backbone weights and batch-norm statistics fixed)",
+    )
     train.add_argument("--group_by_width", action="store_true", help="batch lines of similar width together")
     train.add_argument(
         "--fixed_width", action="store_true", help="pad every line to max_width as the paper did (slower; for comparisons)"
@@ -166,6 +233,21 @@ def parse_args(argv=None):
         parser.error(f"--vocab: {args.vocab} does not exist")
     if args.eval_every_epochs < 1:
         parser.error("--eval_every_epochs must be at least 1")
+    if args.init_from:
+        for flag in ("vocab", "init_resnet34", "blank_bias"):
+            if getattr(args, flag) is not None:
+                parser.error(f"--{flag} and --init_from: the weights and the vocabulary come from --init_from")
+    else:
+        args.model_preset = args.model_preset or "paper"
+    if args.freeze_backbone_epochs < 0:
+        parser.error("--freeze_backbone_epochs must be at least 0")
+    if args.dataset_config and len(args.dataset) > 1:
+        parser.error("--dataset_config applies to a single --dataset")
+    if args.dataset_probabilities is not None:
+        if len(args.dataset_probabilities) != len(args.dataset) or len(args.dataset) < 2:
+            parser.error("--dataset_probabilities needs one value per --dataset, for two or more datasets")
+        if min(args.dataset_probabilities) <= 0:
+            parser.error("--dataset_probabilities must be positive")
     if not 0.0 <= args.stackmix_p <= 1.0:
         parser.error("--stackmix_p must lie in [0, 1]")
     if not 0.0 <= args.corpus_mix <= 1.0:
@@ -182,17 +264,38 @@ def parse_args(argv=None):
     return args
 
 
-def load_splits(args) -> datasets.DatasetDict:
+def load_splits(args, dataset: str, required: tuple[str, ...]) -> datasets.DatasetDict:
     """The dataset as a DatasetDict: a `save_to_disk` folder, else whatever `load_dataset` reads."""
-    path = Path(args.dataset)
+    path = Path(dataset)
     if (path / "dataset_dict.json").is_file():
         splits = datasets.load_from_disk(str(path))
     else:
-        splits = datasets.load_dataset(args.dataset, args.dataset_config)
-    for split in (args.train_split, args.validation_split):
+        splits = datasets.load_dataset(dataset, args.dataset_config)
+    for split in required:
         if split not in splits:
-            raise SystemExit(f"{args.dataset} has no split {split!r}; splits: {', '.join(splits)}")
+            raise SystemExit(f"{dataset} has no split {split!r}; splits: {', '.join(splits)}")
     return splits
+
+
+def load_train_split(args, text_rules: str) -> tuple[datasets.DatasetDict, datasets.Dataset]:
+    """The first dataset's splits and the training split of the run: the first dataset's, or every
+    --dataset's interleaved (each further dataset whose card names another text-rules profile than
+    the run's has its texts normalised with that profile first)."""
+    first = load_splits(args, args.dataset[0], (args.train_split, args.validation_split))
+    if len(args.dataset) == 1:
+        return first, first[args.train_split]
+    train_splits = [first[args.train_split]]
+    for name in args.dataset[1:]:
+        split = load_splits(args, name, (args.train_split,))[args.train_split]
+        own_rules = default_text_rules(name)
+        if own_rules not in ("none", text_rules):
+            logger.info(f"{name}: training texts normalised with its text rules {own_rules!r} (the run's: {text_rules!r})")
+            split = normalize_texts(split, own_rules)
+        train_splits.append(split)
+    mixed = interleave_train_splits(train_splits, args.dataset_probabilities, seed=args.seed)
+    counts = ", ".join(f"{name} ({len(split)})" for name, split in zip(args.dataset, train_splits))
+    logger.info(f"training lines of {counts} interleaved: {len(mixed)} per epoch")
+    return first, mixed
 
 
 def default_text_rules(dataset: str) -> str:
@@ -330,6 +433,8 @@ def main(argv=None):
         # The scheduler is stepped by hand once per optimizer step, whatever the number of processes.
         step_scheduler_with_optimizer=False,
         dataloader_config=DataLoaderConfiguration(even_batches=True),
+        # A frozen backbone gets no gradients: DDP must not wait for them.
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=args.freeze_backbone_epochs > 0)],
     )
     logging.basicConfig(
         format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
@@ -353,21 +458,23 @@ def main(argv=None):
     accelerator.wait_for_everyone()
 
     # --- Data -------------------------------------------------------------------------------------
-    splits = load_splits(args)
-    train_split = splits[args.train_split]
+    text_rules = args.text_rules or default_text_rules(args.dataset[0])
+    splits, train_split = load_train_split(args, text_rules)
     eval_splits = {"validation": splits[args.validation_split]}
     if args.test_split and args.test_split in splits:
         eval_splits["test"] = splits[args.test_split]
     # The vocabulary comes from the whole train and validation splits, even for a subset run: a
-    # character seen only in validation (Saint Gall has one) must still be a class.
+    # character seen only in validation (Saint Gall has one) must still be a class. With several
+    # datasets: every training line and the first dataset's validation lines.
     vocab_texts = list(train_split["text"]) + list(eval_splits["validation"]["text"])
     if args.max_train_samples is not None:
         train_split = train_split.select(range(min(args.max_train_samples, len(train_split))))
     if args.max_eval_samples is not None:
         eval_splits = {name: split.select(range(min(args.max_eval_samples, len(split)))) for name, split in eval_splits.items()}
 
-    # --- Processor and model: from the state when resuming, else from the arguments -----------------
+    # --- Processor and model: from the state when resuming, from --init_from, else from the arguments --
     state_dir = None
+    initial_model = None  # a model built with its weights (--init_from); else one is built below
     if args.resume_from_checkpoint:
         requested = output_dir / "state" if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
         state_dir = resolve_state_dir(requested)
@@ -376,13 +483,32 @@ def main(argv=None):
         processor = AutoProcessor.from_pretrained(state_dir / MODEL_SPEC_DIR)
         config = StackMixHTRConfig.from_pretrained(state_dir / MODEL_SPEC_DIR)
         config.pretrained_resnet34_path = None  # the state holds trained weights
+        if args.init_from:
+            logger.info(f"resuming: the saved state holds the weights, --init_from {args.init_from} is not read")
+    elif args.init_from:
+        try:
+            start = start_from_pretrained(
+                args.init_from,
+                vocab_texts,
+                vocab_resize=args.vocab_resize,
+                text_rules=text_rules,
+                preset=args.model_preset,
+                image_height=args.image_height,
+                num_channels=args.num_channels,
+                max_width=args.max_width,
+                trust_remote_code=args.trust_remote_code,
+            )
+        except InitFromError as error:
+            raise SystemExit(str(error)) from None
+        for note in start.notes:
+            logger.info(note)
+        processor, config, initial_model = start.processor, start.model.config, start.model
     else:
-        text_rules = args.text_rules or default_text_rules(args.dataset)
         config = build_model_config(args, vocab_size=1)
         processor = build_processor(args, config, vocab_texts, text_rules)
         config.vocab_size = processor.vocab_size
     logger.info(
-        f"text rules {processor.text_rules!r}, {processor.vocab_size} classes, preset {args.model_preset} "
+        f"text rules {processor.text_rules!r}, {processor.vocab_size} classes, preset {args.model_preset or 'of --init_from'} "
         f"({config.image_height} x {config.max_width}, {config.num_channels} channel(s))"
     )
 
@@ -395,6 +521,11 @@ def main(argv=None):
         sizes,
         output_dir,
     )
+    output_bias = None
+    if args.blank_bias is not None and state_dir is None:
+        frames = [output_frames(processor.image_processor, w, h, config.width_stride) for w, h in zip(*sizes["train"])]
+        output_bias = initial_output_bias(args.blank_bias, processor, train_split["text"], train_split["sample_id"], frames)
+        logger.info(f"output-layer bias --blank_bias {args.blank_bias}: blank {output_bias[processor.blank_id]:.3f}")
 
     pre_transform = None
     if args.stackmix_bank:
@@ -448,7 +579,9 @@ def main(argv=None):
             worker_init_fn=init_dataloader_worker,
         )
 
-    model = StackMixHTRForCTC(config)
+    model = initial_model if initial_model is not None else StackMixHTRForCTC(config)
+    if output_bias is not None:
+        set_output_bias(model, output_bias)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
@@ -503,6 +636,8 @@ def main(argv=None):
     stopped = False
     for epoch in range(progress["epoch"], args.num_train_epochs):
         model.train()
+        if args.freeze_backbone_epochs:
+            set_backbone_trainable(accelerator.unwrap_model(model), trainable=epoch >= args.freeze_backbone_epochs)
         if train_transform is not None:
             train_transform.set_epoch(epoch)
         if hasattr(pre_transform, "set_epoch"):
@@ -609,8 +744,9 @@ def main(argv=None):
         if accelerator.is_main_process:
             card_metrics = {"epoch": epoch, **{f"val_{k}": v for k, v in validation.items() if k != "num_lines"}}
             card = build_model_card(
-                title=f"StackMix-HTR ({args.model_preset}) trained on {args.dataset}",
-                dataset=args.dataset,
+                title=f"StackMix-HTR ({args.model_preset or 'from ' + args.init_from}) trained on {' + '.join(args.dataset)}",
+                datasets=args.dataset,
+                base_model=args.init_from,
                 metrics=card_metrics,
                 training_arguments=training_arguments,
                 text_rules=processor.text_rules,

@@ -19,6 +19,19 @@ UNKNOWN_TOKEN = "<unk>"
 WORD_DELIMITER = " "
 
 
+def text_characters(texts: Sequence[str], text_rules: str = "none") -> set[str]:
+    """The characters of `texts` after the text rules' preprocessing."""
+    rules = get_text_rules(text_rules)
+    return set(itertools.chain.from_iterable(rules.preprocess(text) for text in texts))
+
+
+def character_vocabulary(characters) -> dict[str, int]:
+    """A fresh vocabulary: 0 = blank ("<pad>"), then the characters in sorted order, then "<unk>"."""
+    vocab = {BLANK_TOKEN: 0, **{char: index + 1 for index, char in enumerate(sorted(characters))}}
+    vocab[UNKNOWN_TOKEN] = len(vocab)
+    return vocab
+
+
 class OutOfVocabularyError(ValueError):
     """A transcription holds characters the vocabulary does not have."""
 
@@ -54,10 +67,18 @@ class StackMixHTRProcessor(ProcessorMixin):
         Ids: 0 = blank ("<pad>"), then the characters in sorted order, then "<unk>".
         `image_processor_kwargs` go to [`StackMixHTRImageProcessor`].
         """
-        rules = get_text_rules(text_rules)
-        characters = sorted(set(itertools.chain.from_iterable(rules.preprocess(text) for text in texts)))
-        vocab = {BLANK_TOKEN: 0, **{char: index + 1 for index, char in enumerate(characters)}}
-        vocab[UNKNOWN_TOKEN] = len(vocab)
+        vocab = character_vocabulary(text_characters(texts, text_rules))
+        return cls.from_vocab(vocab, text_rules=text_rules, **image_processor_kwargs)
+
+    @classmethod
+    def from_vocab(cls, vocab: dict[str, int], text_rules: str = "none", **image_processor_kwargs):
+        """Build a processor with exactly this vocabulary (token -> id), which must hold "<pad>" at id 0
+        and "<unk>", with ids 0..len(vocab)-1. `image_processor_kwargs` go to [`StackMixHTRImageProcessor`].
+        """
+        if vocab.get(BLANK_TOKEN) != 0 or UNKNOWN_TOKEN not in vocab:
+            raise ValueError(f"a vocabulary needs {BLANK_TOKEN!r} at id 0 and {UNKNOWN_TOKEN!r}")
+        if sorted(vocab.values()) != list(range(len(vocab))):
+            raise ValueError(f"vocabulary ids must be 0..{len(vocab) - 1} without gaps or repeats")
         with tempfile.TemporaryDirectory() as folder:
             vocab_file = os.path.join(folder, "vocab.json")
             with open(vocab_file, "w", encoding="utf-8") as handle:

@@ -75,18 +75,33 @@ def load_progress(state_dir: str | os.PathLike) -> dict:
     return json.loads((Path(state_dir) / PROGRESS_FILE).read_text())
 
 
+def is_hub_id(name: str) -> bool:
+    """Whether a dataset or model name is a Hub repo id rather than a local folder."""
+    return "/" in name and not Path(name).exists()
+
+
 def build_model_card(
-    *, title: str, dataset: str, metrics: dict, training_arguments: dict, text_rules: str
+    *,
+    title: str,
+    datasets: list[str],
+    metrics: dict,
+    training_arguments: dict,
+    text_rules: str,
+    base_model: str | None = None,
 ) -> ModelCard:
-    """A local model card (README.md) with the validation metrics and the training arguments."""
+    """A local model card (README.md) with the validation metrics and the training arguments;
+    Hub ids among `datasets` and `base_model` (the model it was fine-tuned from) go into its metadata."""
+    hub_datasets = [name for name in datasets if is_hub_id(name)]
     data = ModelCardData(
         library_name="transformers",
         pipeline_tag="image-to-text",
         tags=["handwriting-recognition", "htr", "ctc", "stackmix"],
-        datasets=[dataset] if "/" in dataset and not Path(dataset).exists() else None,
+        datasets=hub_datasets or None,
+        base_model=base_model if base_model and is_hub_id(base_model) else None,
         metrics=["cer", "wer"],
     )
     metric_rows = "\n".join(f"| {name} | {value:.6g} |" for name, value in metrics.items())
+    started = f", starting from `{base_model}`" if base_model else ""
     content = f"""---
 {data.to_yaml()}
 ---
@@ -94,7 +109,7 @@ def build_model_card(
 # {title}
 
 A ResNet-BiLSTM-CTC handwritten text line recognizer (StackMix-HTR) trained with
-`train_accelerate.py` on `{dataset}` (text rules: `{text_rules}`).
+`train_accelerate.py` on {", ".join(f"`{name}`" for name in datasets)} (text rules: `{text_rules}`){started}.
 
 ## Usage
 

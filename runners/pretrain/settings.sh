@@ -1,0 +1,28 @@
+# Pretraining with no download, then fine-tuning on a target collection (runners/pretrain/run.sh).
+# Every variable can be overridden from the environment, e.g. TARGET=data/bentham runners/pretrain/run.sh
+PRESET="${PRESET:-small}"
+TARGET="${TARGET:-data/saintgall}"            # built target dataset (python -m data_builders saintgall ...)
+OUT="${OUT:-outputs/pretrain}"
+SYNTHETIC_LINES="${SYNTHETIC_LINES:-3000}"     # python -m data_builders synthetic --num-lines
+# StackMix lines from a corpus: set BANK to an existing token bank (python -m augmentations.stackmix
+# build-bank). A bank built from the target collection itself (e.g. outputs/saintgall/stackmix_bank)
+# carries its handwriting into pretraining: the pretrained model is then not independent of the target.
+BANK="${BANK:-}"
+CORPUS="${CORPUS:-../shared/corpora/latin_ecclesiastical.txt}"
+STACKMIX_LINES="${STACKMIX_LINES:-5000}"
+# More built line datasets to pretrain on (space-separated folders or Hub ids, each with a train split),
+# e.g. the LECTAUREP ALTO sample (../shared/datasets/lectaurep-alto-sample) once a page builder has
+# turned its ALTO pages into a line dataset: EXTRA_DATASETS=data/lectaurep
+EXTRA_DATASETS="${EXTRA_DATASETS:-}"
+PRETRAIN_EPOCHS="${PRETRAIN_EPOCHS:-30}"
+FINETUNE_EPOCHS="${FINETUNE_EPOCHS:-50}"
+BATCH_SIZE="${BATCH_SIZE:-16}"
+NUM_WORKERS="${NUM_WORKERS:-2}"
+VOCAB_RESIZE="${VOCAB_RESIZE:-union}"
+FREEZE_BACKBONE_EPOCHS="${FREEZE_BACKBONE_EPOCHS:-0}"
+# A wall-clock limit per training step (timeout(1) syntax, e.g. 30m): the run is stopped with SIGTERM
+# (its state saved) and its best_cer/ is scored on the test split. Size the epochs so that the
+# schedule ends near the limit.
+TIME_LIMIT="${TIME_LIMIT:-}"
+LAUNCH="${LAUNCH:-python}"                     # e.g. "accelerate launch --num_processes 2 --multi_gpu"
+EXTRA_ARGS="${EXTRA_ARGS:-}"                    # more train_accelerate.py arguments for every run

@@ -1,0 +1,32 @@
+"""The initial output-layer bias: a blank bias, or every class at the log of its share of frames."""
+
+import math
+
+import pytest
+import torch
+
+from modeling_stackmix_htr import StackMixHTRProcessor
+from training.output_layer import initial_output_bias, parse_blank_bias
+
+
+def test_a_number_sets_only_the_blank():
+    processor = StackMixHTRProcessor.from_texts(["ab"])
+    bias = initial_output_bias(-3.0, processor, ["ab"], ["x"], [10])
+    assert bias[processor.blank_id] == -3.0 and bias.abs().sum() == 3.0
+
+
+def test_prior_is_the_log_share_of_the_training_frames():
+    processor = StackMixHTRProcessor.from_texts(["aab", "b c"], text_rules="bentham")
+    vocab = processor.tokenizer.get_vocab()
+    # 6 characters ("aab", then "b c" with its space) over 10 + 10 frames: the blank takes 14.
+    bias = initial_output_bias("prior", processor, ["aab", "b  c"], ["1", "2"], [10, 10])
+    expected = {"<pad>": 14, "a": 2, "b": 2, " ": 1, "c": 1, "<unk>": 1}  # <unk> never seen: counted once
+    for token, count in expected.items():
+        assert bias[vocab[token]].item() == pytest.approx(math.log(count / 20))
+    assert torch.softmax(bias, 0)[vocab["<pad>"]] > 0.6
+
+
+def test_the_flag_takes_a_number_or_prior():
+    assert parse_blank_bias("prior") == "prior" and parse_blank_bias("-2.5") == -2.5
+    with pytest.raises(Exception, match="a number or 'prior'"):
+        parse_blank_bias("high")

@@ -1,0 +1,36 @@
+"""runners/pretrain/run.sh end to end at the tiny preset: synthetic lines plus another dataset,
+pretraining, then fine-tuning on a target with --init_from."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from training_support import REPO_ROOT, make_tiny_dataset, simple_splits, training_env
+
+OTHER_HAND = {"train": [(f"o-{i}", ["xyz", "zyx ab"][i % 2], 90 + 4 * i) for i in range(4)]}
+
+
+def test_pretrain_then_fine_tune(tmp_path):
+    target = make_tiny_dataset(tmp_path / "target", simple_splits())
+    extra = make_tiny_dataset(tmp_path / "extra", OTHER_HAND)
+    out = tmp_path / "out"
+    env = {
+        **training_env(),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PRESET": "tiny", "TARGET": str(target), "OUT": str(out), "SYNTHETIC_LINES": "40", "EXTRA_DATASETS": str(extra),
+        "PRETRAIN_EPOCHS": "1", "FINETUNE_EPOCHS": "1", "BATCH_SIZE": "4", "NUM_WORKERS": "0",
+        "EXTRA_ARGS": "--report_to jsonl",
+    }  # fmt: skip
+    run = subprocess.run(
+        ["bash", "runners/pretrain/run.sh"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "training lines of" in run.stderr and f"{extra} (4) interleaved" in run.stderr
+    pretrain_vocab = json.loads((out / "pretrain" / "best_cer" / "vocab.json").read_text())
+    assert {"x", "y", "z"} <= set(pretrain_vocab)
+    assert f"initialised from {out / 'pretrain' / 'best_cer'}" in run.stderr
+    finetune_vocab = json.loads((out / "finetune" / "last" / "vocab.json").read_text())
+    assert {token: finetune_vocab[token] for token in pretrain_vocab} == pretrain_vocab  # --vocab_resize union
+    assert json.loads((out / "finetune" / "test_results.json").read_text())["num_lines"] == 4

@@ -1,0 +1,54 @@
+"""train_accelerate.py --init_from: fine-tuning a saved folder loaded with its own code, a frozen
+backbone, and the start-up errors a user sees."""
+
+import json
+
+import torch
+from safetensors.torch import load_file
+
+from test_init_from import save_checkpoint
+from training_support import TINY_RUN, make_tiny_dataset, run_training
+
+NEW_HAND = {
+    "train": [(f"tr-{i}", ["abx", "xb a", "cax d"][i % 3], 90 + 4 * i) for i in range(6)],
+    "validation": [("va-0", "ax", 100), ("va-1", "bx", 100)],
+    "test": [("te-0", "xa", 100)],
+}
+
+
+def test_fine_tunes_a_remote_code_folder_with_a_frozen_backbone(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_MODULES_CACHE", str(tmp_path / "modules"))
+    _, processor = save_checkpoint(tmp_path / "trained")
+    assert json.loads((tmp_path / "trained" / "config.json").read_text())["auto_map"]["AutoModelForCTC"]
+    dataset = make_tiny_dataset(tmp_path / "data", NEW_HAND)
+    output_dir = tmp_path / "run"
+    result = run_training(
+        "--dataset", dataset, "--output_dir", output_dir, *TINY_RUN, "--num_train_epochs", 2, "--train_batch_size", 3,
+        "--init_from", tmp_path / "trained", "--trust_remote_code", "--freeze_backbone_epochs", 2,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    # The checkpoint's own code built the source model, not this package's class.
+    assert "(transformers_modules." in result.stdout and "1 new ('x' (U+0078))" in result.stdout
+
+    old_vocab = processor.tokenizer.get_vocab()
+    vocab = json.loads((output_dir / "last" / "vocab.json").read_text())
+    assert {token: vocab[token] for token in old_vocab} == old_vocab and vocab["x"] == len(old_vocab)
+    before = load_file(tmp_path / "trained" / "model.safetensors")
+    after = load_file(output_dir / "last" / "model.safetensors")
+    backbone = [key for key in before if key.startswith("backbone.")]
+    assert any(key.endswith("running_mean") for key in backbone)
+    assert all(torch.equal(before[key], after[key]) for key in backbone)  # weights and batch-norm statistics
+    assert not all(torch.equal(before[key], after[key]) for key in before if key.startswith("lstm."))
+    assert "starting from" in (output_dir / "last" / "README.md").read_text()
+
+
+def test_keep_stops_the_run_with_the_unknown_characters(tmp_path):
+    save_checkpoint(tmp_path / "trained")
+    dataset = make_tiny_dataset(tmp_path / "data", NEW_HAND)
+    result = run_training(
+        "--dataset", dataset, "--output_dir", tmp_path / "run", *TINY_RUN,
+        "--init_from", tmp_path / "trained", "--vocab_resize", "keep",
+    )
+    assert result.returncode != 0
+    assert "the checkpoint's vocabulary lacks 1 character(s) of the data: 'x' (U+0078)" in result.stdout
+    assert "Traceback" not in result.stdout and not (tmp_path / "run" / "last").exists()
