@@ -178,9 +178,9 @@ def parse_args(argv=None):
     augment.add_argument(
         "--stackmix_mode",
         choices=["replace", "add"],
-        default="replace",
-        help="replace: each training line is replaced with probability --stackmix_p (the paper); "
-        "add: --stackmix_ratio generated lines per real line join each batch",
+        default="add",
+        help="add: --stackmix_ratio generated lines per real line join each batch, so every real line is still "
+        "seen every epoch; replace: each training line is replaced with probability --stackmix_p (the paper's)",
     )
     augment.add_argument("--stackmix_p", type=float, default=0.8, help="replace mode: probability of replacing a line")
     augment.add_argument("--stackmix_ratio", type=float, default=1.0, help="add mode: generated lines per real line")
