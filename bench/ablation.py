@@ -60,6 +60,7 @@ EXPERIMENTS = {
 PAPER_SAINT_GALL_CER = 3.65  # % test CER, StackMix + blots, ResNet34-BiLSTM-CTC (arXiv 2108.11667)
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
 REPORT_SECTION = "ablation"
+ALIGNER = "aligner"  # the base recipe at --align_height, trained only to cut the StackMix slices
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -112,6 +113,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--experiments", nargs="+", choices=list(EXPERIMENTS), default=list(EXPERIMENTS), help="subset")
     parser.add_argument("--stackmix_args", default="", help="more train_accelerate.py flags for the StackMix runs")
     parser.add_argument("--char_masks_args", default="", help="more augmentations.char_masks flags")
+    parser.add_argument(
+        "--align_height",
+        type=int,
+        default=None,
+        help="cut the StackMix slices with an aligner trained at this taller line height (an extra base run per "
+        "size and seed) instead of the base model (default: the base model, at the training height)",
+    )
     parser.add_argument("--max_eval_samples", type=int, default=None, help="first N validation/test lines (smoke runs)")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -179,8 +187,12 @@ class Run:
         return self.size, self.seed
 
     @property
+    def uses_blots(self) -> bool:
+        return self.name in EXPERIMENTS and EXPERIMENTS[self.name][1]
+
+    @property
     def uses_stackmix(self) -> bool:
-        return EXPERIMENTS[self.name][2]
+        return self.name in EXPERIMENTS and EXPERIMENTS[self.name][2]
 
 
 class Ablation:
@@ -200,6 +212,7 @@ class Ablation:
             "max_eval_samples": args.max_eval_samples,
             "stackmix_args": args.stackmix_args,
             "char_masks_args": args.char_masks_args,
+            "align_height": args.align_height,
         }
         self.record = {"budget": self.budget, "steps": {}, "runs": {}, "banks": {}}
         if args.record.is_file():
@@ -291,7 +304,6 @@ class Ablation:
 
     def training_step(self, run: Run) -> tuple[str, list, tuple[str, ...]]:
         a = self.args
-        _, use_blots, use_stackmix = EXPERIMENTS[run.name]
         output_dir = self.run_dir(run)
         epochs, eval_every = self.epochs_for(run.size)
         command = [
@@ -302,16 +314,17 @@ class Ablation:
         ]  # fmt: skip
         if eval_every > 1:
             command += ["--eval_every_epochs", eval_every]
-        if use_blots:
+        if run.uses_blots:
             command += ["--use_blots"]
-        if use_stackmix:
+        if run.uses_stackmix:
             command += ["--stackmix_bank", shown(self.group_dir(run.group) / "bank"), "--corpus", shown(a.corpus)]
             command += shlex.split(a.stackmix_args)
         if a.mixed_precision == "bf16":
             # channels-last kernels only with bf16: the fp32 convolution backward of torch 2.13's CPU
             # build aborts on channels-last tensors with few channels (the tiny preset).
             command += ["--channels_last"]
-        for flag, value in (("image_height", a.image_height), ("mixed_precision", a.mixed_precision),
+        height = a.align_height if run.name == ALIGNER else a.image_height
+        for flag, value in (("image_height", height), ("mixed_precision", a.mixed_precision),
                             ("max_train_samples", run.size), ("max_eval_samples", a.max_eval_samples)):  # fmt: skip
             if value is not None:
                 command += [f"--{flag}", value]
@@ -341,20 +354,24 @@ class Ablation:
                 self.record["runs"].setdefault(run.key, {})["curve"] = validation_curve(self.run_dir(run))
             self.save_record()
 
-    def ensure_base_models(self, groups: list[tuple[int | None, int]]) -> None:
-        """A bank still to build needs its base model: train it again if an earlier session's is gone."""
+    def aligner(self, group: tuple[int | None, int]) -> Run:
+        """The run whose model cuts the group's slices: base, or the taller aligner with --align_height."""
+        return Run(ALIGNER if self.args.align_height else "base", *group)
+
+    def ensure_aligners(self, groups: list[tuple[int | None, int]]) -> None:
+        """A bank still to build needs its aligner's model: train it (again, if an earlier session's is gone)."""
         missing = []
         for group in groups:
-            base = Run("base", *group)
-            if not self.step_done(f"bank {size_tag(group[0])} s{group[1]}") and not (self.run_dir(base) / "best_cer").is_dir():
-                self.record["steps"].pop(f"train {base.key}", None)
-                missing.append(base)
+            aligner = self.aligner(group)
+            if not self.step_done(f"bank {size_tag(group[0])} s{group[1]}") and not (self.run_dir(aligner) / "best_cer").is_dir():
+                self.record["steps"].pop(f"train {aligner.key}", None)
+                missing.append(aligner)
         self.train(missing)
 
     def build_bank(self, group: tuple[int | None, int]) -> None:
-        """Char masks of the group's train lines from its base's best_cer/, then the token bank."""
+        """Char masks of the group's train lines from its aligner's best_cer/, then the token bank."""
         a, tag = self.args, f"{size_tag(group[0])} s{group[1]}"
-        folder, base = self.group_dir(group), self.run_dir(Run("base", *group)) / "best_cer"
+        folder, base = self.group_dir(group), self.run_dir(self.aligner(group)) / "best_cer"
         if not self.step_done(f"char masks {tag}"):
             command = [
                 a.python, "-m", "augmentations.char_masks", "--model", shown(base), "--dataset", shown(self.dataset),
@@ -404,7 +421,7 @@ class Ablation:
         for run in plain:
             self.evaluate(run)
         groups = sorted({run.group for run in stackmix}, key=lambda group: (group[0] or 0, group[1]))
-        self.ensure_base_models(groups)
+        self.ensure_aligners(groups)
         for group in groups:
             self.build_bank(group)
         self.train(stackmix)
@@ -480,7 +497,7 @@ def plot_curves(runs: dict[str, dict], sizes: list[str], path: Path) -> None:
         labelled = set()
         for key, entry in runs.items():
             name, tag, seed = key.split()
-            if tag != size or not entry.get("curve"):
+            if tag != size or name not in EXPERIMENTS or not entry.get("curve"):
                 continue
             epochs, cers = zip(*entry["curve"])
             label = None if name in labelled else EXPERIMENTS[name][0]
@@ -587,7 +604,9 @@ def write_report(ablation: Ablation) -> None:
         "base model does; blots and StackMix are added on top",
         f"- StackMix: train_accelerate.py's defaults{' with `' + a.stackmix_args + '`' if a.stackmix_args else ''}, "
         f"the Latin corpus; char masks: augmentations.char_masks' defaults"
-        f"{' with `' + a.char_masks_args + '`' if a.char_masks_args else ''}, from the base run of the same size and seed",
+        f"{' with `' + a.char_masks_args + '`' if a.char_masks_args else ''}, from the "
+        + (f"aligner (the base recipe at {a.align_height} px)" if a.align_height else "base run")
+        + " of the same size and seed",
         "",
         "### Test results",
         "",
