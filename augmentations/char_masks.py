@@ -76,7 +76,7 @@ class CharMaskReport:
 
     def summary(self) -> str:
         skipped = ", ".join(f"{reason}: {count}" for reason, count in sorted(self.skipped.items())) or "none"
-        mapping = "" if self.mapping is None else f"frame f reads column {self.mapping.stride:g} f + {self.mapping.offset:.2f}; "
+        mapping = "" if self.mapping is None else f"frame f reads column {self.mapping.stride:g} f {self.mapping.offset:+.2f}; "
         return (
             f"method {self.method}, cuts {self.cuts}: {mapping}{self.with_boxes}/{self.lines} lines with boxes "
             f"(coverage {self.coverage(self.with_boxes):.1%}); "
@@ -144,7 +144,7 @@ def probe_frame_mapping(model, processor, dataset: datasets.Dataset, lines: int 
     inputs = processor.image_processor(images, return_tensors="pt")
     device = next(model.parameters()).device
     mapping, probed = measure_frame_mapping(model, inputs["pixel_values"].to(device), inputs["pixel_mask"].to(device))
-    logger.info(f"frame f reads input column {mapping.stride:g} f + {mapping.offset:.2f} (median over {probed} CTC spikes)")
+    logger.info(f"frame f reads input column {mapping.stride:g} f {mapping.offset:+.2f} (median over {probed} CTC spikes)")
     return mapping
 
 

@@ -88,7 +88,7 @@ def main(argv=None) -> None:
         print(f"{name}: {report.summary()}\n  {fidelity.summary()} ({seconds:.0f} s)", flush=True)
         rows.append((name, report, info, fidelity))
 
-    mapping = f"{measured.stride:g} f + {measured.offset:.2f}" if measured else "not measured"
+    mapping = f"{measured.stride:g} f {measured.offset:+.2f}" if measured else "not measured"
     lines = [
         "## StackMix fidelity: how hard generated lines are to read",
         "",
