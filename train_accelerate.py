@@ -714,6 +714,7 @@ def main(argv=None):
             **({"val_loss": validation["loss"]} if validated else {}),
             **{metric: validation[metric] for metric in ("cer", "wer", "string_accuracy") if validated},
             "lr": last_lr,
+            "train_lines": int(lines_total.item()),  # real and generated lines trained on this epoch
             "train_samples_per_second": lines_total.item() / max(train_seconds, 1e-9),
             "nonfinite_losses": progress["nonfinite_losses"],
             "world_size": accelerator.num_processes,
