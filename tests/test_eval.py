@@ -249,8 +249,8 @@ def test_missing_checkpoint_fails_on_the_command_line(dataset_dir, tmp_path):
     command = [sys.executable, str(REPO_ROOT / "eval.py"), "--model", str(missing), "--dataset", str(dataset_dir)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     result = subprocess.run(command + ["--output_dir", str(output_dir)], capture_output=True, text=True, env=env)
-    assert result.returncode == 1
-    assert f"error: checkpoint {missing}: directory not found" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr == f"error: checkpoint {missing}: no such folder\n"
     assert not output_dir.exists()
 
 

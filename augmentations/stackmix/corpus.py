@@ -9,9 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
+from data_builders.errors import InputError, MissingInputError
+
 logger = logging.getLogger(__name__)
 
 MAX_CORPUS_LENGTH = 110  # the paper keeps corpus lines of at most 110 characters
+
+
+class CorpusError(InputError, ValueError):
+    """A corpus that gives no text the bank can render."""
 
 
 @dataclass
@@ -37,7 +43,7 @@ def load_corpus(
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"corpus file {path} does not exist")
+        raise MissingInputError(f"corpus file {path} does not exist")
     rules, allowed = get_text_rules(text_rules), set(charset)
     texts, total = [], 0
     with path.open(encoding="utf-8") as handle:
@@ -48,7 +54,10 @@ def load_corpus(
                 texts.append(text)
     logger.info("corpus %s: kept %d of %d lines (bank characters, at most %d chars)", path, len(texts), total, max_length)
     if not texts:
-        raise ValueError(f"no line of corpus {path} fits: none is 1..{max_length} characters of the bank's charset")
+        raise CorpusError(
+            f"no line of corpus {path} fits: none is 1..{max_length} characters of the bank's charset; "
+            "give a corpus written with the bank's characters"
+        )
     return Corpus(texts, str(path))
 
 

@@ -26,8 +26,9 @@ class StackMixReplacement:
     `max_tries` times; after that the original sample is kept.
 
     Randomness comes from (seed, rank, epoch, DataLoader worker id): fresh every epoch,
-    distinct per worker and per process, reproducible. The bank and corpus are loaded at the
-    first call in each process or worker, so pickling the transform to workers is cheap.
+    distinct per worker and per process, reproducible. The bank and corpus are loaded when the
+    transform is made, so a bad bank or corpus stops training before it starts; a pickled copy
+    (a spawned worker) leaves them out and loads them at its first call.
     `set_epoch` must reach the workers: with `persistent_workers=True` they keep the epoch they
     were started with.
     """
@@ -55,6 +56,7 @@ class StackMixReplacement:
         self._stream_key: tuple[int, int] | None = None
         self._rng: np.random.Generator | None = None
         self._count = 0
+        self._load()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
