@@ -356,7 +356,9 @@ def main(argv=None):
         requested = output_dir / "state" if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
         state_dir = resolve_state_dir(requested)
         if state_dir is None:
-            raise InputError(f"--resume_from_checkpoint: no complete training state in {requested}")
+            raise InputError(
+                f"--resume_from_checkpoint: no complete training state in {requested}; give a state folder or start anew"
+            )
         processor = AutoProcessor.from_pretrained(state_dir / MODEL_SPEC_DIR)
         config = StackMixHTRConfig.from_pretrained(state_dir / MODEL_SPEC_DIR)
         config.pretrained_resnet34_path = None  # the state holds trained weights
@@ -497,8 +499,7 @@ def main(argv=None):
         skip = progress["batches_done_in_epoch"]
         epoch_loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
 
-        epoch_totals = EpochTotals(accelerator, progress.get("epoch_totals") if skip else None)
-        last_lr = scheduler.get_last_lr()[0]
+        epoch_totals = EpochTotals(accelerator, scheduler.get_last_lr()[0], progress.get("epoch_totals") if skip else None)
         nonfinite_in_window = False
         bar = tqdm(
             total=len(train_loader), initial=skip, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process
@@ -527,7 +528,7 @@ def main(argv=None):
                         accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
                     if not nonfinite_in_window:
                         optimizer.step()
-                    last_lr = scheduler.get_last_lr()[0]  # the rate of this update, logged
+                    epoch_totals.lr = scheduler.get_last_lr()[0]  # the rate of this update, logged
                     # A skipped update still uses its slot of the schedule, which stays tied to epochs.
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
@@ -538,7 +539,7 @@ def main(argv=None):
                 continue
             progress["global_step"] += 1
             progress["batches_done_in_epoch"] = step + 1
-            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{last_lr:.2e}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{epoch_totals.lr:.2e}")
             if flags[1] > 0:
                 save_state(epoch_totals)
                 stopped = True
@@ -559,7 +560,7 @@ def main(argv=None):
             "cer": validation["cer"],
             "wer": validation["wer"],
             "string_accuracy": validation["string_accuracy"],
-            "lr": last_lr,
+            "lr": train["lr"],
             "train_samples_per_second": train["lines"] / max(train["seconds"], 1e-9),
             "nonfinite_losses": progress["nonfinite_losses"],
             "world_size": accelerator.num_processes,

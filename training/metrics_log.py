@@ -49,16 +49,18 @@ class JsonlLogger:
 
 
 class EpochTotals:
-    """Training loss sum, loss count, lines and seconds of the current epoch, over all processes.
+    """Training loss sum, loss count, lines and seconds of the current epoch, over all processes,
+    and `lr`, the learning rate of its latest optimizer update.
 
     `saved` are the totals recorded in a state saved mid-epoch, so that an epoch resumed there
     reports the whole epoch, not only its resumed part. Losses accumulate on the device (no sync
     per batch); `totals()` sums over processes and must be called on every process.
     """
 
-    def __init__(self, accelerator, saved: dict | None = None):
+    def __init__(self, accelerator, lr: float, saved: dict | None = None):
         self.accelerator = accelerator
-        self.saved = saved or {"loss_sum": 0.0, "losses": 0, "lines": 0, "seconds": 0.0}
+        self.saved = saved or {"loss_sum": 0.0, "losses": 0, "lines": 0, "seconds": 0.0, "lr": lr}
+        self.lr = self.saved["lr"]
         self.losses = torch.zeros(2, device=accelerator.device)  # sum of finite batch losses, their count
         self.lines = 0
         self.started = time.perf_counter()
@@ -70,7 +72,7 @@ class EpochTotals:
         self.lines += count
 
     def totals(self) -> dict:
-        """{"loss_sum", "losses", "lines", "seconds"} of the epoch so far (JSON-ready)."""
+        """{"loss_sum", "losses", "lines", "seconds", "lr"} of the epoch so far (JSON-ready)."""
         local = torch.cat([self.losses, torch.tensor([float(self.lines)], device=self.losses.device)])
         loss_sum, losses, lines = self.accelerator.reduce(local, reduction="sum").tolist()
         return {
@@ -78,4 +80,5 @@ class EpochTotals:
             "losses": self.saved["losses"] + int(losses),
             "lines": self.saved["lines"] + int(lines),
             "seconds": self.saved["seconds"] + time.perf_counter() - self.started,
+            "lr": self.lr,
         }

@@ -69,12 +69,14 @@ def _write_part(tmp_dir: Path, part: Part) -> None:
     schema = part.features.arrow_schema
     partials = []
     for table in part.tables:
+        if table.num_rows == 0:
+            continue
         partial = part_dir / f"{part.split}-{len(partials):05d}.partial"
         pq.write_table(table.select(schema.names).cast(schema), partial)
         partials.append(partial)
     if not partials:  # an empty split still gets a shard so it loads
         partial = part_dir / f"{part.split}-00000.partial"
-        # No row group at all: datasets 5.2 fails on a shard whose only row group is empty.
+        # No row group, as datasets itself writes an empty table (its reader fails on an empty row group).
         pq.ParquetWriter(partial, schema).close()
         partials.append(partial)
     for index, partial in enumerate(partials):
