@@ -357,7 +357,8 @@ def main(argv=None):
         state_dir = resolve_state_dir(requested)
         if state_dir is None:
             raise InputError(
-                f"--resume_from_checkpoint: no complete training state in {requested}; give a state folder or start anew"
+                f"--resume_from_checkpoint: no complete training state in {requested}; "
+                "give a state folder or start anew"
             )
         processor = AutoProcessor.from_pretrained(state_dir / MODEL_SPEC_DIR)
         config = StackMixHTRConfig.from_pretrained(state_dir / MODEL_SPEC_DIR)
@@ -457,7 +458,7 @@ def main(argv=None):
     if state_dir is not None:
         problem = random_states_problem(state_dir, accelerator.process_index)
         if problem:
-            logger.warning(f"{problem}: resuming with fresh random states (the run will differ from an uninterrupted one)")
+            logger.warning(f"{problem}: resuming with fresh random states (unlike an uninterrupted run)")
         accelerator.load_state(str(state_dir))
         check_resumed_schedule(scheduler.scheduler.total_steps, updates_per_epoch, args.num_train_epochs)
         progress = load_progress(state_dir)
@@ -499,7 +500,8 @@ def main(argv=None):
         skip = progress["batches_done_in_epoch"]
         epoch_loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
 
-        epoch_totals = EpochTotals(accelerator, scheduler.get_last_lr()[0], progress.get("epoch_totals") if skip else None)
+        saved_totals = progress.get("epoch_totals") if skip else None
+        epoch_totals = EpochTotals(accelerator, scheduler.get_last_lr()[0], saved_totals)
         nonfinite_in_window = False
         bar = tqdm(
             total=len(train_loader), initial=skip, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process

@@ -81,7 +81,9 @@ def _read_parquet_splits(files: dict[str, list[str]], where: str) -> datasets.Da
     """The splits of local Parquet files. Files without rows are left out (datasets 5.2 cannot
     read them); a split that has only such files is empty, with the features of their schema."""
     try:
-        filled = {split: [path for path in paths if pq.ParquetFile(path).metadata.num_rows] for split, paths in files.items()}
+        filled = {
+            split: [path for path in paths if pq.ParquetFile(path).metadata.num_rows] for split, paths in files.items()
+        }
     except (pa.ArrowException, OSError) as error:
         raise DatasetLoadError(f"{where}: unreadable Parquet shard ({_describe(error)})") from error
     to_load = {split: paths for split, paths in filled.items() if paths}

@@ -287,7 +287,8 @@ def make_temporary_folder(final: Path, kind: str = "tmp") -> Path:
         if stale_kind == "old" and not final.exists() and (folder / final.name).is_dir():
             os.replace(folder / final.name, final)
         shutil.rmtree(folder, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f".{final.name}.{kind}-{socket.gethostname()}-{os.getpid()}-", dir=final.parent))
+    prefix = f".{final.name}.{kind}-{socket.gethostname()}-{os.getpid()}-"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
 
 
 def write_file_atomic(path: str | os.PathLike, data: bytes) -> None:

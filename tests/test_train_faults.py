@@ -204,7 +204,8 @@ def test_an_epoch_logged_before_a_kill_is_logged_once_with_its_true_values(datas
         ),
         (
             "no state to resume",
-            "--resume_from_checkpoint: no complete training state in {root}/run/state; give a state folder or start anew",
+            "--resume_from_checkpoint: no complete training state in {root}/run/state; "
+            "give a state folder or start anew",
         ),
     ],
 )

@@ -57,7 +57,9 @@ def _generate_many(generator, texts, count: int, rng, max_tries: int = 20):
             if image is not None:
                 break
         else:
-            raise InputError(f"no renderable text from {texts.source} in {max_tries} tries; give a corpus the bank can render")
+            raise InputError(
+                f"no renderable text from {texts.source} in {max_tries} tries; give a corpus the bank can render"
+            )
         produced += 1
         yield text, image
 
@@ -99,7 +101,9 @@ def cmd_generate(args) -> None:
         print(f"wrote {args.output} ({image.shape[1]}x{image.shape[0]})")
         return
     if args.output_dir is None:
-        raise InputError("give --text and --output, or --num and --output_dir (with --corpus or the spliced-text fallback)")
+        raise InputError(
+            "give --text and --output, or --num and --output_dir (with --corpus or the spliced-text fallback)"
+        )
     out_dir = Path(args.output_dir).absolute()
     check_output_folder(out_dir.parent, "--output_dir")
     check_output_dir(out_dir, args.overwrite)

@@ -104,7 +104,9 @@ def _char_masks_text_rules(char_masks: str | os.PathLike) -> str:
     return (metadata.get("char_masks") or {}).get("text_rules", "none")
 
 
-def _load_line_images(dataset: str | os.PathLike, split: str, lines: list[dict], text_rules: str) -> dict[str, np.ndarray]:
+def _load_line_images(
+    dataset: str | os.PathLike, split: str, lines: list[dict], text_rules: str
+) -> dict[str, np.ndarray]:
     """The images of the char-mask `lines`, after checking that the dataset has the same texts."""
     from modeling_stackmix_htr.text_rules import get_text_rules  # here: the model package imports transformers
 
