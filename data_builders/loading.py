@@ -59,8 +59,10 @@ def _local_data_files(folder: Path, config: str | None, where: str) -> dict[str,
         configs = MetadataConfigs.from_dataset_card_data(card_data)
         if configs:
             name = config or configs.get_default_config_name()
+            if name is None:
+                raise DatasetLoadError(f"{where}: the folder holds several configs; choose one of {sorted(configs)}")
             if name not in configs:
-                raise DatasetLoadError(f"{where}: choose a config; available: {sorted(configs)}")
+                raise DatasetLoadError(f"{where}: no config {name!r}; available: {sorted(configs)}")
             params = configs[name]
             base = folder / params["data_dir"] if params.get("data_dir") else folder
             patterns = params.get("data_files")
@@ -81,9 +83,7 @@ def _read_parquet_splits(files: dict[str, list[str]], where: str) -> datasets.Da
     """The splits of local Parquet files. Files without rows are left out (datasets 5.2 cannot
     read them); a split that has only such files is empty, with the features of their schema."""
     try:
-        filled = {
-            split: [path for path in paths if pq.ParquetFile(path).metadata.num_rows] for split, paths in files.items()
-        }
+        filled = {split: [path for path in paths if pq.read_metadata(path).num_rows] for split, paths in files.items()}
     except (pa.ArrowException, OSError) as error:
         raise DatasetLoadError(f"{where}: unreadable Parquet shard ({_describe(error)})") from error
     to_load = {split: paths for split, paths in filled.items() if paths}
@@ -99,17 +99,18 @@ def _read_parquet_splits(files: dict[str, list[str]], where: str) -> datasets.Da
 
 
 def _load_local_folder(folder: Path, config: str | None, split: str | None, where: str) -> datasets.DatasetDict:
-    if (folder / "dataset_dict.json").is_file():  # a `save_to_disk` folder: read in place, no cache involved
-        return datasets.load_from_disk(str(folder))
-    files = _local_data_files(folder, config, where)
-    if split is not None:
+    saved_to_disk = (folder / "dataset_dict.json").is_file()  # read in place, no cache involved
+    files = {} if saved_to_disk else _local_data_files(folder, config, where)
+    if split is not None and not saved_to_disk:
         if split not in files:
             raise DatasetLoadError(f"{where}: no split {split!r}; available: {sorted(files)}")
         files = {split: files[split]}
     try:
+        if saved_to_disk:
+            return datasets.load_from_disk(str(folder))
         if all(path.endswith(".parquet") for paths in files.values() for path in paths):
             return _read_parquet_splits(files, where)
-        # Other formats would be cached by folder name too: rebuilding their cache is the safe way.
+        # Other formats: datasets' cache may follow the folder's name here too, so it is rebuilt.
         return datasets.load_dataset(str(folder), config, download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
     except InputError:
         raise

@@ -96,3 +96,13 @@ def test_missing_folder_unknown_split_and_offline_hub_id_are_named(tmp_path, mon
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     with pytest.raises(InputError, match="dataset someone/lines: no such folder, and offline .* cannot be reached"):
         load_dataset_folder_or_hub("someone/lines")
+
+
+def test_a_rewritten_folder_of_another_format_loads_its_new_rows(tmp_path):
+    folder = tmp_path / "csv"
+    (folder / "data").mkdir(parents=True)
+    card = "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train.csv\n---\n"
+    (folder / "README.md").write_text(card, encoding="utf-8")
+    for text in ("first", "second"):
+        (folder / "data" / "train.csv").write_text(f"sample_id,text\nline-0,{text}\n", encoding="utf-8")
+        assert load_dataset_folder_or_hub(folder, split="train")["text"] == [text]

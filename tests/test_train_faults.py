@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import datasets
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -202,6 +203,7 @@ def test_an_epoch_logged_before_a_kill_is_logged_once_with_its_true_values(datas
             "output folder is a file",
             "--output_dir {root}/file/run: {root}/file is a file, not a folder; choose another --output_dir",
         ),
+        ("empty validation split", "dataset {root}/data, split 'validation': the split is empty (0 samples)"),
         (
             "no state to resume",
             "--resume_from_checkpoint: no complete training state in {root}/run/state; "
@@ -216,6 +218,12 @@ def test_bad_arguments_end_with_one_line_and_status_2_before_anything_is_written
         data = tmp_path / "nothing"
     elif case == "output folder is a file":
         output_dir = tmp_path / "file" / "run"
+    elif case == "empty validation split":  # in Parquet shards: the builders' layout
+        data = tmp_path / "data"
+        (data / "data").mkdir(parents=True)
+        for name, split in datasets.load_from_disk(str(dataset)).items():
+            split = split.select([]) if name == "validation" else split
+            split.to_parquet(str(data / "data" / f"{name}-00000-of-00001.parquet"))
     else:
         extra = ["--resume_from_checkpoint", "latest"]
     result = run_training(*arguments(data, output_dir, 1), *extra)
