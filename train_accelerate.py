@@ -458,7 +458,9 @@ def main(argv=None):
     if state_dir is not None:
         problem = random_states_problem(state_dir, accelerator.process_index)
         if problem:
-            logger.warning(f"{problem}: resuming with fresh random states (unlike an uninterrupted run)")
+            logger.warning(
+                f"{problem}: resuming with fresh random states (unlike an uninterrupted run)", main_process_only=False
+            )
         accelerator.load_state(str(state_dir))
         check_resumed_schedule(scheduler.scheduler.total_steps, updates_per_epoch, args.num_train_epochs)
         progress = load_progress(state_dir)
