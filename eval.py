@@ -50,7 +50,9 @@ from torch.utils.data import DataLoader
 from transformers import AutoModelForCTC
 from transformers import AutoProcessor
 
-from data_builders.writer import write_file_atomic
+from data_builders.errors import InputError, run_command
+from data_builders.loading import DatasetLoadError, could_be_hub_id, load_dataset_folder_or_hub
+from data_builders.writer import check_output_folder, write_file_atomic
 from metrics import line_cer
 from metrics import load_metric
 from modeling_stackmix_htr import StackMixHTRForCTC  # importing the package registers the Auto classes
@@ -76,10 +78,9 @@ MODEL_INDEX_METRICS = {
     "acc_asr": ("accuracy", True),
 }
 STD_DDOF = 0
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
-class EvaluationError(Exception):
+class EvaluationError(InputError):
     """An input that cannot be evaluated (checkpoint, dataset or output folder); the message says why."""
 
 
@@ -148,8 +149,8 @@ def load_checkpoint(path: str, name: str) -> Checkpoint:
             raise EvaluationError(f"checkpoint {path}: config.json is not valid JSON ({error})") from error
     elif local.exists():
         raise EvaluationError(f"checkpoint {path}: not a directory")
-    elif not _REPO_ID.match(path):
-        raise EvaluationError(f"checkpoint {path}: directory not found")
+    elif not could_be_hub_id(path):
+        raise EvaluationError(f"checkpoint {path}: no such folder")
     try:
         model, loading_info = AutoModelForCTC.from_pretrained(path, output_loading_info=True)
         processor = AutoProcessor.from_pretrained(path)
@@ -171,17 +172,11 @@ def load_split(dataset: str, config: str | None, split: str, max_samples: int | 
     """`split` of a dataset folder or Hub dataset, checked for the columns eval needs and for emptiness."""
     where = f"dataset {dataset}" + (f" (config {config})" if config else "")
     try:
-        # Through the builder: load_dataset cannot tell an empty split from a wrong instruction.
-        builder = datasets.load_dataset_builder(dataset, config)
-        builder.download_and_prepare()
-    except Exception as error:  # missing folder, unknown config, unreadable shards
-        raise EvaluationError(f"{where}: cannot be loaded: {type(error).__name__}: {error}") from error
-    sizes = {name: info.num_examples for name, info in (builder.info.splits or {}).items()}
-    if split not in sizes:
-        raise EvaluationError(f"{where}: no split {split!r}; available: {sorted(sizes)}")
-    if sizes[split] == 0:
+        data = load_dataset_folder_or_hub(dataset, config, split)
+    except DatasetLoadError as error:
+        raise EvaluationError(str(error)) from error
+    if len(data) == 0:
         raise EvaluationError(f"{where}, split {split!r}: the split is empty (0 samples)")
-    data = builder.as_dataset(split=split)
     missing = {"image", "text"} - set(data.column_names)
     if missing:
         raise EvaluationError(f"{where}, split {split!r}: missing column(s) {sorted(missing)}; has {data.column_names}")
@@ -403,6 +398,7 @@ def model_card_text(checkpoint: Checkpoint, args, values: dict) -> str:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
+    check_output_folder(output_dir, "--output_dir")
     if (output_dir / "results.json").exists() and not args.overwrite:
         raise EvaluationError(f"{output_dir / 'results.json'} already exists; pass --overwrite to replace it")
     if args.write_model_card:
@@ -469,7 +465,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except EvaluationError as error:
-        sys.exit(f"error: {error}")
+    sys.exit(run_command(main))

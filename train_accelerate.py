@@ -34,7 +34,6 @@ import logging
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import datasets
@@ -50,20 +49,25 @@ from transformers import AutoProcessor
 
 from augmentations.stackmix.corpus import DEFAULT_CORPUS_MIX
 from augmentations.transforms import TrainAugment, build_train_augmentations
-from data_builders.writer import write_file_atomic
+from data_builders.errors import InputError, run_command
+from data_builders.loading import load_dataset_folder_or_hub
+from data_builders.writer import check_output_folder, write_file_atomic
 from metrics import line_cer, load_metric
 from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRImageProcessor, StackMixHTRProcessor
 from training.checkpointing import (
+    MODEL_SPEC_DIR,
     build_model_card,
+    check_resumed_schedule,
     load_progress,
+    random_states_problem,
     resolve_state_dir,
     save_model_checkpoint,
     save_training_state,
 )
-from training.checks import encode_all, find_unfit_lines, output_frames
+from training.checks import characters_unseen_in_train, encode_all, find_unfit_lines, output_frames
 from training.data import LineCollator, image_sizes
-from training.init_from import VOCAB_RESIZE_MODES, InitFromError, set_backbone_trainable, start_from_pretrained
-from training.metrics_log import JsonlLogger, peak_memory_mb
+from training.init_from import VOCAB_RESIZE_MODES, set_backbone_trainable, start_from_pretrained
+from training.metrics_log import EpochTotals, JsonlLogger, peak_memory_mb
 from training.multi_dataset import interleave_train_splits, normalize_texts
 from training.output_layer import initial_output_bias, parse_blank_bias, set_output_bias
 from training.sampler import LineBatchSampler
@@ -73,7 +77,6 @@ logger = get_logger(__name__)
 
 # folder -> (validation metric, whether lower is better)
 CHECKPOINT_METRICS = {"best_cer": ("cer", True), "best_wer": ("wer", True), "best_acc": ("string_accuracy", False)}
-MODEL_SPEC_DIR = "model_spec"  # inside the state folder: config + processor, to rebuild the run on resume
 
 
 def parse_args(argv=None):
@@ -265,15 +268,13 @@ def parse_args(argv=None):
 
 
 def load_splits(args, dataset: str, required: tuple[str, ...]) -> datasets.DatasetDict:
-    """The dataset as a DatasetDict: a `save_to_disk` folder, else whatever `load_dataset` reads."""
-    path = Path(dataset)
-    if (path / "dataset_dict.json").is_file():
-        splits = datasets.load_from_disk(str(path))
-    else:
-        splits = datasets.load_dataset(dataset, args.dataset_config)
+    """The dataset as a DatasetDict, a local folder read as it is on disk now; the required splits must have lines."""
+    splits = load_dataset_folder_or_hub(dataset, args.dataset_config)
     for split in required:
         if split not in splits:
-            raise SystemExit(f"{dataset} has no split {split!r}; splits: {', '.join(splits)}")
+            raise InputError(f"{dataset} has no split {split!r}; splits: {', '.join(splits)}")
+        if len(splits[split]) == 0:
+            raise InputError(f"dataset {dataset}, split {split!r}: the split is empty (0 samples)")
     return splits
 
 
@@ -346,7 +347,7 @@ def check_lines(accelerator, processor, config, splits, sizes, output_dir: Path)
         frames = [output_frames(processor.image_processor, w, h, config.width_stride) for w, h in zip(widths, heights)]
         unfit += [(split_name, *line) for line in find_unfit_lines(label_ids, frames, sample_ids)]
     if problems:
-        raise SystemExit(
+        raise InputError(
             "The transcriptions hold characters outside the vocabulary "
             f"(text rules {processor.text_rules!r}); fix the data, the text rules or --vocab:\n" + "\n".join(problems)
         )
@@ -362,6 +363,16 @@ def check_lines(accelerator, processor, config, splits, sizes, output_dir: Path)
         rows = [{"split": s, "sample_id": i, "required_frames": n, "frames": f} for s, i, n, f in unfit]
         write_file_atomic(output_dir / "unfit_lines.json", json.dumps(rows, indent=1).encode("utf-8"))
     return unfit
+
+
+def warn_unseen_characters(processor, train_split, eval_splits) -> None:
+    """Warn about validation and test characters that no training line has: the model never learns them."""
+    train_texts = train_split["text"]
+    for name, split in eval_splits.items():
+        report = characters_unseen_in_train(processor.text_rules, train_texts, split["text"], split["sample_id"])
+        if report:
+            what = "occur in no training line, so the model never learns them"
+            logger.warning(f"split {name!r}: {report.format(what)}", main_process_only=True)
 
 
 @torch.no_grad()
@@ -424,6 +435,7 @@ def write_predictions_csv(rows, path: Path) -> None:
 def main(argv=None):
     args = parse_args(argv)
     output_dir = Path(args.output_dir)
+    check_output_folder(output_dir, "--output_dir")
     accelerator = Accelerator(
         cpu=args.cpu,
         mixed_precision=args.mixed_precision,
@@ -453,16 +465,16 @@ def main(argv=None):
         main_process_only=True,
     )
     set_seed(args.seed)
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    accelerator.wait_for_everyone()
 
     # --- Data -------------------------------------------------------------------------------------
     text_rules = args.text_rules or default_text_rules(args.dataset[0])
     splits, train_split = load_train_split(args, text_rules)
     eval_splits = {"validation": splits[args.validation_split]}
-    if args.test_split and args.test_split in splits:
+    if args.test_split and args.test_split in splits and len(splits[args.test_split]):
         eval_splits["test"] = splits[args.test_split]
+    if accelerator.is_main_process:  # only now: bad data must not leave an empty output folder
+        output_dir.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
     # The vocabulary comes from the whole train and validation splits, even for a subset run: a
     # character seen only in validation (Saint Gall has one) must still be a class. With several
     # datasets: every training line and the first dataset's validation lines.
@@ -479,27 +491,27 @@ def main(argv=None):
         requested = output_dir / "state" if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
         state_dir = resolve_state_dir(requested)
         if state_dir is None:
-            raise SystemExit(f"--resume_from_checkpoint: no saved training state in {requested}")
+            raise InputError(
+                f"--resume_from_checkpoint: no complete training state in {requested}; "
+                "give a state folder or start anew"
+            )
         processor = AutoProcessor.from_pretrained(state_dir / MODEL_SPEC_DIR)
         config = StackMixHTRConfig.from_pretrained(state_dir / MODEL_SPEC_DIR)
         config.pretrained_resnet34_path = None  # the state holds trained weights
         if args.init_from:
             logger.info(f"resuming: the saved state holds the weights, --init_from {args.init_from} is not read")
     elif args.init_from:
-        try:
-            start = start_from_pretrained(
-                args.init_from,
-                vocab_texts,
-                vocab_resize=args.vocab_resize,
-                text_rules=text_rules,
-                preset=args.model_preset,
-                image_height=args.image_height,
-                num_channels=args.num_channels,
-                max_width=args.max_width,
-                trust_remote_code=args.trust_remote_code,
-            )
-        except InitFromError as error:
-            raise SystemExit(str(error)) from None
+        start = start_from_pretrained(
+            args.init_from,
+            vocab_texts,
+            vocab_resize=args.vocab_resize,
+            text_rules=text_rules,
+            preset=args.model_preset,
+            image_height=args.image_height,
+            num_channels=args.num_channels,
+            max_width=args.max_width,
+            trust_remote_code=args.trust_remote_code,
+        )
         for note in start.notes:
             logger.info(note)
         processor, config, initial_model = start.processor, start.model.config, start.model
@@ -526,6 +538,7 @@ def main(argv=None):
         frames = [output_frames(processor.image_processor, w, h, config.width_stride) for w, h in zip(*sizes["train"])]
         output_bias = initial_output_bias(args.blank_bias, processor, train_split["text"], train_split["sample_id"], frames)
         logger.info(f"output-layer bias --blank_bias {args.blank_bias}: blank {output_bias[processor.blank_id]:.3f}")
+    warn_unseen_characters(processor, train_split, eval_splits)
 
     pre_transform = None
     if args.stackmix_bank:
@@ -606,7 +619,13 @@ def main(argv=None):
 
     progress = {"epoch": 0, "batches_done_in_epoch": 0, "global_step": 0, "nonfinite_losses": 0, "best": {}}
     if state_dir is not None:
+        problem = random_states_problem(state_dir, accelerator.process_index)
+        if problem:
+            logger.warning(
+                f"{problem}: resuming with fresh random states (unlike an uninterrupted run)", main_process_only=False
+            )
         accelerator.load_state(str(state_dir))
+        check_resumed_schedule(scheduler.scheduler.total_steps, updates_per_epoch, args.num_train_epochs)
         progress = load_progress(state_dir)
         logger.info(
             f"resumed from {state_dir}: epoch {progress['epoch']}, {progress['batches_done_in_epoch']} batches done in it, "
@@ -614,19 +633,20 @@ def main(argv=None):
         )
 
     tracker_config = {key: value for key, value in vars(args).items() if isinstance(value, (int, float, str, bool))}
-    accelerator.init_trackers("stackmix_htr", config=tracker_config)
+    # Epochs logged after the resumed state was saved are logged again: TensorBoard hides the old ones.
+    init_kwargs = {"tensorboard": {"purge_step": progress["epoch"]}} if state_dir is not None else {}
+    accelerator.init_trackers("stackmix_htr", config=tracker_config, init_kwargs=init_kwargs)
     jsonl = JsonlLogger(output_dir / "metrics.jsonl") if "jsonl" in args.report_to and accelerator.is_main_process else None
+    if jsonl is not None and state_dir is not None:
+        jsonl.keep_epochs_before(progress["epoch"])
 
     training_arguments = {**vars(args), "world_size": accelerator.num_processes}
 
-    def save_state():
-        spec_dir = output_dir / "state" / MODEL_SPEC_DIR
-        save_training_state(accelerator, output_dir / "state", progress)
-        if accelerator.is_main_process:
-            spec_dir.mkdir(parents=True, exist_ok=True)
-            accelerator.unwrap_model(model).config.save_pretrained(spec_dir)
-            processor.save_pretrained(spec_dir)
-        accelerator.wait_for_everyone()
+    def save_state(unfinished_epoch: EpochTotals | None = None):
+        # Mid-epoch, the epoch's totals so far go into the state: a resumed epoch reports all of it.
+        progress["epoch_totals"] = unfinished_epoch.totals() if unfinished_epoch is not None else None
+        config = accelerator.unwrap_model(model).config
+        save_training_state(accelerator, output_dir / "state", progress, config, processor)
 
     stop = StopRequest()
     logger.info(
@@ -647,11 +667,9 @@ def main(argv=None):
         skip = progress["batches_done_in_epoch"]
         epoch_loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
 
-        loss_sum = torch.zeros(2, device=accelerator.device)  # sum of finite batch losses, batches
-        last_lr = scheduler.get_last_lr()[0]
-        lines_seen = 0
+        saved_totals = progress.get("epoch_totals") if skip else None
+        epoch_totals = EpochTotals(accelerator, scheduler.get_last_lr()[0], saved_totals)
         nonfinite_in_window = False
-        started = time.perf_counter()
         bar = tqdm(
             total=len(train_loader), initial=skip, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process
         )
@@ -673,49 +691,47 @@ def main(argv=None):
                     logger.warning(f"non-finite loss at epoch {epoch} batch {step}: the optimizer step is skipped")
                 else:
                     accelerator.backward(loss)
-                    loss_sum += torch.stack([loss.detach().float(), torch.tensor(1.0, device=loss.device)])
+                    epoch_totals.add_loss(loss)
                 if accelerator.sync_gradients:
                     if args.max_grad_norm and not nonfinite_in_window:
                         accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
                     if not nonfinite_in_window:
                         optimizer.step()
-                    last_lr = scheduler.get_last_lr()[0]  # the rate of this update, logged
+                    epoch_totals.lr = scheduler.get_last_lr()[0]  # the rate of this update, logged
                     # A skipped update still uses its slot of the schedule, which stays tied to epochs.
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
                     nonfinite_in_window = False
-            lines_seen += len(batch["text"])
+            epoch_totals.add_lines(len(batch["text"]))
             bar.update(1)
             if not accelerator.sync_gradients:
                 continue
             progress["global_step"] += 1
             progress["batches_done_in_epoch"] = step + 1
-            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{last_lr:.2e}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{epoch_totals.lr:.2e}")
             if flags[1] > 0:
-                save_state()
+                save_state(epoch_totals)
                 stopped = True
                 break
             if args.checkpointing_steps and progress["global_step"] % args.checkpointing_steps == 0:
-                save_state()
+                save_state(epoch_totals)
         bar.close()
         if stopped:
             break
-        train_seconds = time.perf_counter() - started
+        train = epoch_totals.totals()  # before validation: its seconds are training time
 
         # Validation every --eval_every_epochs epochs and after the last one; checkpoints follow it.
         validated = (epoch + 1) % args.eval_every_epochs == 0 or epoch + 1 == args.num_train_epochs
         validation = evaluate(model, eval_loaders["validation"], accelerator, processor)[0] if validated else {}
-        train_totals = accelerator.reduce(loss_sum, reduction="sum")
-        lines_total = accelerator.reduce(torch.tensor(float(lines_seen), device=accelerator.device), reduction="sum")
         row = {
             "epoch": epoch,
             "step": progress["global_step"],
-            "train_loss": (train_totals[0] / train_totals[1].clamp(min=1)).item(),
+            "train_loss": train["loss_sum"] / max(train["losses"], 1),
             **({"val_loss": validation["loss"]} if validated else {}),
             **{metric: validation[metric] for metric in ("cer", "wer", "string_accuracy") if validated},
-            "lr": last_lr,
-            "train_lines": int(lines_total.item()),  # real and generated lines trained on this epoch
-            "train_samples_per_second": lines_total.item() / max(train_seconds, 1e-9),
+            "lr": train["lr"],
+            "train_lines": int(train["lines"]),  # real and generated lines trained on this epoch
+            "train_samples_per_second": train["lines"] / max(train["seconds"], 1e-9),
             "nonfinite_losses": progress["nonfinite_losses"],
             "world_size": accelerator.num_processes,
             "peak_memory_mb": peak_memory_mb(accelerator.device),
@@ -784,4 +800,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command(main))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,8 @@ from augmentations.stackmix.ctc_alignment import CUT_RULES, forced_align, forced
 from augmentations.stackmix.dataset_folder import Part, check_output_dir, write_dataset_folder
 from augmentations.stackmix.frame_mapping import FrameMapping, measure_frame_mapping
 from augmentations.stackmix.images import has_light_background, ink_mask, to_gray, to_uint8_array
+from data_builders.errors import InputError, run_command
+from data_builders.loading import could_be_hub_id, load_dataset_folder_or_hub
 
 logger = logging.getLogger(__name__)
 
@@ -287,16 +290,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+def load_model(path: str, device: str):
+    """Model and processor of a checkpoint folder (or Hub id); a problem is an InputError naming `path`."""
     from transformers import AutoModelForCTC, AutoProcessor
 
     import modeling_stackmix_htr  # noqa: F401  (registers the Auto classes)
+
+    if not Path(path).is_dir() and not could_be_hub_id(path):
+        raise InputError(f"--model {path}: no such folder")
+    try:
+        return AutoModelForCTC.from_pretrained(path).to(device), AutoProcessor.from_pretrained(path)
+    except Exception as error:  # transformers, safetensors and the Hub raise many different types
+        raise InputError(f"--model {path}: cannot be loaded ({type(error).__name__}: {error})") from error
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     check_output_dir(Path(args.output_dir).absolute(), args.overwrite)  # fail before the slow part
-    model = AutoModelForCTC.from_pretrained(args.model).to(args.device)
-    processor = AutoProcessor.from_pretrained(args.model)
-    dataset = datasets.load_dataset(args.dataset, split=args.split)
+    model, processor = load_model(args.model, args.device)
+    dataset = load_dataset_folder_or_hub(args.dataset, split=args.split)
     if args.max_lines is not None:
         dataset = dataset.select(range(min(args.max_lines, len(dataset))))
     mapping = FrameMapping.nominal(model.config.width_stride) if args.frame_mapping == "nominal" else None
@@ -304,10 +317,11 @@ def main(argv=None) -> None:
         model, processor, dataset, args.method, args.batch_size, args.min_score, args.cuts, mapping,
         args.char_offset, args.space_offset,
     )
-    save_char_masks(rows, report, args.output_dir, args.split, {"model": args.model, "dataset": args.dataset}, args.overwrite)
+    source = {"model": args.model, "dataset": args.dataset, "text_rules": processor.text_rules}
+    save_char_masks(rows, report, args.output_dir, args.split, source, args.overwrite)
     print(report.summary())
     print(f"wrote {args.output_dir}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command(main))

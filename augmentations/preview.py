@@ -7,12 +7,15 @@ transform is forced on (p=1) so that every cell shows its effect.
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import albumentations as A
 import cv2
 import numpy as np
 
+from data_builders.errors import InputError, run_command
+from data_builders.loading import load_dataset_folder_or_hub
 from data_builders.writer import write_file_atomic
 
 from .base import base_transforms, seed_augmentations
@@ -85,14 +88,10 @@ def write_png_atomically(image: np.ndarray, path: Path) -> None:
 def preview(dataset_dir: str, out: Path, n: int = 8, split: str = "train", seed: int = 0,
             height: int = 64, max_width: int = 1024) -> np.ndarray:
     """Render the first `n` samples of `split` of the built dataset at `dataset_dir` into `out`; returns the grid."""
-    import datasets
-
-    splits = datasets.load_dataset(dataset_dir)
-    if split not in splits:
-        raise KeyError(f"{dataset_dir} has no split {split!r}; splits: {sorted(splits)}")
-    samples = splits[split].select(range(min(n, len(splits[split]))))
+    data = load_dataset_folder_or_hub(dataset_dir, split=split)
+    samples = data.select(range(min(n, len(data))))
     if "image" not in samples.column_names:
-        raise KeyError(f"{dataset_dir} split {split!r} has no 'image' column; columns: {samples.column_names}")
+        raise InputError(f"{dataset_dir} split {split!r} has no 'image' column; columns: {samples.column_names}")
 
     pipelines = forced_pipelines(seed)
     rows, labels = [], []
@@ -103,7 +102,7 @@ def preview(dataset_dir: str, out: Path, n: int = 8, split: str = "train", seed:
         rows.append([fit_row(cell, height, max_width) for cell in cells])
         labels.append(label)
     if not rows:
-        raise ValueError(f"{dataset_dir} split {split!r} is empty")
+        raise InputError(f"{dataset_dir} split {split!r} is empty")
     grid = render_grid(rows, labels, COLUMNS)
     write_png_atomically(grid, out)
     return grid
@@ -124,4 +123,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command(main))

@@ -120,20 +120,21 @@ def images_per_second(generate, texts: list[str]) -> tuple[float, int]:
 
 
 def make_char_masks(dataset: Path, out: Path) -> None:
-    import datasets
     import torch
 
     import modeling_stackmix_htr as htr
     from augmentations.char_masks import compute_char_masks, save_char_masks
+    from data_builders import load_dataset_folder_or_hub
 
-    train = datasets.load_dataset(str(dataset), split="train")
+    train = load_dataset_folder_or_hub(dataset, split="train")
     processor = htr.StackMixHTRProcessor.from_texts(train["text"], text_rules="saintgall")
     torch.manual_seed(0)
     model = htr.StackMixHTRForCTC(htr.StackMixHTRConfig.from_preset("tiny", vocab_size=processor.vocab_size))
     start = time.perf_counter()
     rows, report = compute_char_masks(model, processor, train, method="forced", batch_size=16)
     print(f"char masks: {report.summary()} in {time.perf_counter() - start:.1f} s")
-    save_char_masks(rows, report, out, "train", {"model": "untrained tiny", "dataset": str(dataset)})
+    source = {"model": "untrained tiny", "dataset": str(dataset), "text_rules": processor.text_rules}
+    save_char_masks(rows, report, out, "train", source)
 
 
 def subset_char_masks(char_masks: Path, count: int, out: Path) -> None:
@@ -142,7 +143,8 @@ def subset_char_masks(char_masks: Path, count: int, out: Path) -> None:
 
     rows = read_split(char_masks, "train").to_pylist()[:count]
     report = CharMaskReport("forced", lines=len(rows), with_boxes=len(rows))
-    save_char_masks(rows, report, out, "train", {"model": "subset", "dataset": str(char_masks)})
+    source = {"model": "subset", "dataset": str(char_masks), "text_rules": "saintgall"}
+    save_char_masks(rows, report, out, "train", source)
 
 
 def main() -> None:

@@ -38,9 +38,7 @@ def measure(setting: dict) -> dict:
     import torch
 
     sys.path.insert(0, str(REPO_ROOT))
-    from datasets import load_dataset
-
-    from data_builders import read_text_rules
+    from data_builders import load_dataset_folder_or_hub, read_text_rules
     from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRImageProcessor, StackMixHTRProcessor
     from training.data import LineCollator, image_sizes
     from training.metrics_log import peak_memory_mb
@@ -48,7 +46,7 @@ def measure(setting: dict) -> dict:
 
     torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    train = load_dataset(setting["dataset"], split="train")
+    train = load_dataset_folder_or_hub(setting["dataset"], split="train")
     config = StackMixHTRConfig.from_preset(setting["preset"])
     text_rules = read_text_rules(setting["dataset"]) or "none"
     tokenizer = StackMixHTRProcessor.from_texts(list(train["text"]), text_rules=text_rules).tokenizer

@@ -1,13 +1,25 @@
 """Builders that turn official handwriting-dataset downloads into Hugging Face datasets.
 
     python -m data_builders saintgall --raw saintgalldb-v1.0 --out saint_gall
-    datasets.load_dataset("saint_gall")   # train / validation / test
+    load_dataset_folder_or_hub("saint_gall")   # train / validation / test, as the folder is now
 """
 
 from .build import BUILDERS, build, get_source
 from .card import read_text_rules
+from .errors import InputError
 from .hub import push_to_hub
+from .loading import load_dataset_folder_or_hub
 from .records import InvalidInputError
 from .writer import BuildReport
 
-__all__ = ["BUILDERS", "BuildReport", "InvalidInputError", "build", "get_source", "push_to_hub", "read_text_rules"]
+__all__ = [
+    "BUILDERS",
+    "BuildReport",
+    "InputError",
+    "InvalidInputError",
+    "build",
+    "get_source",
+    "load_dataset_folder_or_hub",
+    "push_to_hub",
+    "read_text_rules",
+]

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .build import BUILDERS, build, get_source
-from .records import InvalidInputError
+from .errors import run_command
 from .writer import DEFAULT_MAX_SHARD_MB
 
 COMMON_OPTIONS = ("raw", "out", "overwrite", "skip_invalid", "max_shard_mb", "push_to_hub", "private", "no_progress", "name")
@@ -50,29 +50,29 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_from_arguments(argv: list[str] | None = None) -> None:
     args = vars(make_parser().parse_args(argv))
     options = {key: value for key, value in args.items() if key not in COMMON_OPTIONS}
-    try:
-        report = build(
-            args["name"],
-            args.get("raw"),
-            args["out"],
-            overwrite=args["overwrite"],
-            skip_invalid=args["skip_invalid"],
-            max_shard_mb=args["max_shard_mb"],
-            push_to_hub=args["push_to_hub"],
-            private=args["private"],
-            progress=not args["no_progress"],
-            **options,
-        )
-    except (InvalidInputError, FileExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    report = build(
+        args["name"],
+        args.get("raw"),
+        args["out"],
+        overwrite=args["overwrite"],
+        skip_invalid=args["skip_invalid"],
+        max_shard_mb=args["max_shard_mb"],
+        push_to_hub=args["push_to_hub"],
+        private=args["private"],
+        progress=not args["no_progress"],
+        **options,
+    )
     counts = ", ".join(f"{split} {count}" for split, count in report.counts.items())
     skipped = f"; skipped {report.num_skipped} invalid" if report.num_skipped else ""
     print(f"wrote {args['out']}: {counts}{skipped}")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build; bad input is reported as one line on stderr with exit status 2."""
+    return run_command(build_from_arguments, argv)
 
 
 if __name__ == "__main__":

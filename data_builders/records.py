@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Union
 
+from .errors import InputError
+
 SPLITS = ("train", "validation", "test")
 
 # Stage names used by the official downloads and by marking.csv files, mapped to split names.
@@ -20,7 +22,7 @@ STAGE_TO_SPLIT = {
 }
 
 
-class InvalidInputError(ValueError):
+class InvalidInputError(InputError, ValueError):
     """The raw data is not usable as given (a missing file, a bad format, invalid samples)."""
 
 

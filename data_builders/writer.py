@@ -11,9 +11,12 @@ buffer of rows, so memory does not grow with the dataset size.
 
 from __future__ import annotations
 
+import glob
 import io
 import os
+import re
 import shutil
+import socket
 import tempfile
 import warnings
 from collections import Counter, defaultdict
@@ -28,6 +31,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .card import write_card
+from .errors import InputError, OutputExistsError
 from .records import SPLITS, Excluded, InvalidInputError, Invalid, Record, SourceInfo, SourceItem
 
 DEFAULT_MAX_SHARD_MB = 256
@@ -230,12 +234,61 @@ def check_output_dir(out_dir: Path, overwrite: bool) -> None:
     if not out_dir.exists():
         return
     if not overwrite:
-        raise FileExistsError(f"{out_dir} already exists; pass --overwrite (overwrite=True) to replace it")
+        raise OutputExistsError(f"{out_dir} already exists; pass --overwrite (overwrite=True) to replace it")
     if not out_dir.is_dir() or (any(out_dir.iterdir()) and not _looks_like_built_dataset(out_dir)):
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{out_dir} exists and is not a dataset built by data_builders (no README.md and data/); "
             "refusing to replace it: choose another --out"
         )
+
+
+def check_output_folder(path: str | os.PathLike, option: str) -> None:
+    """Refuse, before any work, an output folder that is a file, lies under one, or cannot be written."""
+    path = Path(path).absolute()
+    for existing in (path, *path.parents):
+        if existing.exists():
+            break
+    if not existing.is_dir():
+        raise InputError(f"{option} {path}: {existing} is a file, not a folder; choose another {option}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: {existing} is not writable; choose another {option}")
+
+
+def _process_is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _stale_temporary_folders(final: Path):
+    """(folder, kind) of the temporary folders beside `final` whose writer on this host has died."""
+    owned = re.compile(rf"\.{re.escape(final.name)}\.(?P<kind>tmp|old)-(?P<host>.+)-(?P<pid>\d+)-[a-z0-9_]+")
+    host = socket.gethostname()
+    for folder in final.parent.glob(f".{glob.escape(final.name)}.*-*"):
+        match = owned.fullmatch(folder.name)
+        if match and match["host"] == host and folder.is_dir() and not _process_is_running(int(match["pid"])):
+            yield folder, match["kind"]
+
+
+def make_temporary_folder(final: Path, kind: str = "tmp") -> Path:
+    """A new empty folder `.FINAL.KIND-HOST-PID-RANDOM` beside `final` (kind "tmp": a version being
+    written; "old": the replaced version while the new one moves in).
+
+    Folders of this naming left by a killed writer are removed first. A stale "old" folder whose
+    writer died between its two renames still holds the previous version while `final` is missing:
+    that version is moved back into place.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for folder, stale_kind in _stale_temporary_folders(final):
+        if stale_kind == "old" and not final.exists() and (folder / final.name).is_dir():
+            os.replace(folder / final.name, final)
+        shutil.rmtree(folder, ignore_errors=True)
+    prefix = f".{final.name}.{kind}-{socket.gethostname()}-{os.getpid()}-"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
 
 
 def write_file_atomic(path: str | os.PathLike, data: bytes) -> None:
@@ -264,7 +317,7 @@ def publish_folder(tmp_dir: Path, out_dir: Path) -> None:
     if not out_dir.exists():
         os.replace(tmp_dir, out_dir)
         return
-    old_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+    old_dir = make_temporary_folder(out_dir, "old")
     os.replace(out_dir, old_dir / out_dir.name)
     try:
         os.replace(tmp_dir, out_dir)
@@ -294,8 +347,7 @@ def write_dataset(
     """
     out_dir = Path(out_dir).absolute()
     check_output_dir(out_dir, overwrite)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    tmp_dir = make_temporary_folder(out_dir)
     try:
         data_dir = tmp_dir / "data"
         data_dir.mkdir()

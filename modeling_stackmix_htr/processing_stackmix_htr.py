@@ -5,11 +5,13 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import ProcessorMixin, Wav2Vec2CTCTokenizer
 from transformers.image_processing_utils import BatchFeature
+from transformers.utils import IMAGE_PROCESSOR_NAME, PROCESSOR_NAME
 
 from .image_processing_stackmix_htr import StackMixHTRImageProcessor
 from .text_rules import get_text_rules
@@ -93,6 +95,18 @@ class StackMixHTRProcessor(ProcessorMixin):
                 do_lower_case=False,
             )
         return cls(StackMixHTRImageProcessor(**image_processor_kwargs), tokenizer, text_rules=text_rules)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """As `ProcessorMixin.from_pretrained`; a local folder without a processor says so by the
+        file name this processor saves (transformers' own message names the image processor's)."""
+        folder = Path(pretrained_model_name_or_path, kwargs.get("subfolder") or "")
+        if folder.is_dir() and not any((folder / name).is_file() for name in (PROCESSOR_NAME, IMAGE_PROCESSOR_NAME)):
+            raise OSError(
+                f"{folder} holds no processor ({PROCESSOR_NAME} is missing); save it there with "
+                "processor.save_pretrained(folder), as training does for every checkpoint"
+            )
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     @property
     def vocab_size(self) -> int:

@@ -40,15 +40,15 @@ import json
 import sys
 from pathlib import Path
 
-import datasets
 from transformers import pipeline
 
 import modeling_stackmix_htr  # noqa: F401  (registers the pipeline)
+from data_builders import load_dataset_folder_or_hub
 
 data, out = sys.argv[1], Path(sys.argv[2])
 results = json.loads((out / "test_results.json").read_text())
 recognizer = pipeline("handwriting-recognition", model=str(out / "best_cer"))
-sample = datasets.load_dataset(data, split="test")[0]
+sample = load_dataset_folder_or_hub(data, split="test")[0]
 print(f"pipeline check on {sample['sample_id']}: {recognizer(sample['image'])['text']!r} (reference {sample['text']!r})")
 print(f"test CER {100 * results['cer']:.2f} %, WER {100 * results['wer']:.2f} %, "
       f"line accuracy {100 * results['string_accuracy']:.2f} % on {results['num_lines']} lines")

@@ -7,6 +7,7 @@ from PIL import Image
 
 from augmentations.base import base_augmentations, base_transforms, seed_augmentations
 from augmentations.preview import COLUMNS, GAP, LABEL_HEIGHT, main
+from data_builders import InputError
 
 
 def line_image(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -102,5 +103,5 @@ def test_preview_writes_a_grid(tmp_path):
 
 def test_preview_names_a_missing_split(tmp_path):
     write_built_dataset(tmp_path / "built", [Image.fromarray(line_image((40, 160)))])
-    with pytest.raises(KeyError, match="validation"):
+    with pytest.raises(InputError, match=r"no split 'validation'; available: \['train'\]"):
         main(["--dataset", str(tmp_path / "built"), "--out", str(tmp_path / "g.png"), "--split", "validation"])

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -17,6 +22,8 @@ from data_builders import hub as hub_module
 from data_builders import writer as writer_module
 from data_builders.__main__ import main as cli_main
 from data_builders.saintgall import decode_glyph_spelling
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def load(out: Path, tmp_path: Path, **kwargs):
@@ -435,3 +442,65 @@ def test_push_to_hub_uploads_the_built_folder(tmp_path, monkeypatch):
     assert Path(kwargs["folder_path"]) == tmp_path / "out"
     assert (kwargs["repo_id"], kwargs["repo_type"]) == ("me/lines", "dataset")
     assert "README.md" in files and "data/train-00000-of-00001.parquet" in files
+
+
+# ---------------------------------------------------------------- interrupted builds
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_sigterm_stops_a_build_without_leaving_its_temporary_folder(tmp_path):
+    make_marking(tmp_path / "raw")
+    # The build waits, temporary folder written, until the test has sent SIGTERM.
+    hook = (
+        "import sys, time\n"
+        "import data_builders.writer as writer\n"
+        "def waiting_card(*args):\n"
+        "    print('writing the card', flush=True)\n"
+        "    time.sleep(60)\n"
+        "writer.write_card = waiting_card\n"
+        "from data_builders.__main__ import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    command = [sys.executable, "-c", hook, "marking_csv", "--raw", tmp_path / "raw", "--out", tmp_path / "out"]
+    command.append("--no-progress")
+    process = subprocess.Popen(
+        list(map(str, command)), cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout.readline() == "writing the card\n"
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".out.tmp-")]
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert process.stderr.read() == "stopped by SIGTERM\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["raw"]
+
+
+def test_temporary_folders_of_dead_writers_are_removed_by_the_next_build(tmp_path):
+    host, gone = socket.gethostname(), dead_pid()
+    stale = tmp_path / f".out.tmp-{host}-{gone}-k2j4h5g6"
+    live = tmp_path / f".out.tmp-{host}-{os.getpid()}-a1b2c3d4"  # a build still running
+    elsewhere = tmp_path / f".out.tmp-another-host-{gone}-a1b2c3d4"  # its host decides whether it runs
+    unrelated = tmp_path / f".other.tmp-{host}-{gone}-a1b2c3d4"
+    for folder in (stale, live, elsewhere, unrelated):
+        (folder / "data").mkdir(parents=True)
+    make_marking(tmp_path / "raw")
+    build("marking_csv", tmp_path / "raw", tmp_path / "out", progress=False)
+    assert not stale.exists() and live.exists() and elsewhere.exists() and unrelated.exists()
+
+
+def test_an_overwrite_killed_between_its_renames_gets_its_previous_version_back(tmp_path):
+    make_marking(tmp_path / "raw")
+    build("marking_csv", tmp_path / "raw", tmp_path / "out", progress=False)
+    card = card_text(tmp_path / "out")
+    # As the kill left it: the previous version moved aside, the new one not yet in place.
+    aside = tmp_path / f".out.old-{socket.gethostname()}-{dead_pid()}-q1w2e3r4"
+    aside.mkdir()
+    (tmp_path / "out").rename(aside / "out")
+    writer_module.make_temporary_folder(tmp_path / "out").rmdir()
+    assert card_text(tmp_path / "out") == card
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out", "raw"]

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 from huggingface_hub import ModelCard
 from PIL import Image
 from rapidfuzz.distance import Levenshtein
 
+from data_builders import InputError
 from metrics import normalize_as_asr
 from modeling_stackmix_htr import StackMixHTRConfig
 from modeling_stackmix_htr import StackMixHTRForCTC
@@ -206,12 +208,40 @@ def test_existing_results_are_not_overwritten_silently(dataset_dir, checkpoint_d
     assert (output_dir / "results.json").read_bytes() == before
 
 
-def test_empty_split_is_an_error(checkpoint_dirs, tmp_path):
+@pytest.mark.parametrize("row_groups", [0, 1])
+def test_empty_split_is_an_error(checkpoint_dirs, tmp_path, row_groups):
     dataset = write_parquet_dataset(tmp_path / "empty", [])
+    if row_groups:  # one empty row group, as pyarrow's write_table makes it: datasets 5.2 cannot read that
+        shard = dataset / "data" / "test-00000-of-00001.parquet"
+        pq.write_table(pq.read_schema(shard).empty_table(), shard)
     argv = ["--model", str(checkpoint_dirs[0]), "--dataset", str(dataset), "--output_dir", str(tmp_path / "out")]
     with pytest.raises(eval_script.EvaluationError, match=r"empty.*split 'test': the split is empty \(0 samples\)"):
         eval_script.main(argv)
     assert not (tmp_path / "out").exists()
+
+
+def test_folders_with_the_same_name_are_each_scored_on_their_own_lines(checkpoint_dirs, tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    card = "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: test\n    path: data/test-*\n---\n"
+    for name, texts in (("a", TEST_TEXTS[:2]), ("b", TEST_TEXTS[2:5])):
+        dataset = write_parquet_dataset(tmp_path / name / "ds", texts)
+        (dataset / "README.md").write_text(card, encoding="utf-8")  # the card's configs, as the builders write it
+        output_dir = tmp_path / name / "eval"
+        argv = ["--model", str(checkpoint_dirs[0]), "--dataset", str(dataset), "--output_dir", str(output_dir)]
+        eval_script.main(argv)
+        rows = read_predictions(output_dir / "predictions" / "best_cer.csv")
+        assert [row["reference"] for row in rows] == texts
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_work(dataset_dir, checkpoint_dirs, tmp_path, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("transcribed before the output folder was checked")
+
+    monkeypatch.setattr(eval_script, "transcribe", no_work)
+    (tmp_path / "results").write_text("a file")
+    argv = ["--model", checkpoint_dirs[0], "--dataset", dataset_dir, "--output_dir", tmp_path / "results"]
+    with pytest.raises(InputError, match=f"--output_dir {tmp_path / 'results'}: .* is a file, not a folder"):
+        eval_script.main(list(map(str, argv)))
 
 
 def test_unknown_split_is_an_error(dataset_dir, checkpoint_dirs, tmp_path):
@@ -249,8 +279,8 @@ def test_missing_checkpoint_fails_on_the_command_line(dataset_dir, tmp_path):
     command = [sys.executable, str(REPO_ROOT / "eval.py"), "--model", str(missing), "--dataset", str(dataset_dir)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     result = subprocess.run(command + ["--output_dir", str(output_dir)], capture_output=True, text=True, env=env)
-    assert result.returncode == 1
-    assert f"error: checkpoint {missing}: directory not found" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr == f"error: checkpoint {missing}: no such folder\n"
     assert not output_dir.exists()
 
 

@@ -163,3 +163,11 @@ def test_processor_round_trip_restores_text_rules_and_vocabulary(processor, tmp_
 def test_unknown_text_rules_are_rejected():
     with pytest.raises(ValueError, match="unknown text rules"):
         StackMixHTRProcessor.from_texts(["a"], text_rules="nope")
+
+
+def test_a_checkpoint_without_its_processor_names_the_missing_file(processor, tmp_path):
+    from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC
+
+    StackMixHTRForCTC(StackMixHTRConfig.from_preset("tiny", vocab_size=processor.vocab_size)).save_pretrained(tmp_path)
+    with pytest.raises(OSError, match=f"{tmp_path} holds no processor \\(processor_config.json is missing\\)"):
+        AutoProcessor.from_pretrained(tmp_path)

@@ -1,6 +1,9 @@
 """StackMix: token bank, trie tokenizer, generator, training replacement, end-to-end plumbing."""
 
+import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import datasets
@@ -22,6 +25,9 @@ from augmentations.stackmix import (
     smooth_background,
 )
 from augmentations.stackmix.bank import BANK_INFO_FILE
+from data_builders import InputError, load_dataset_folder_or_hub
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 GLYPH_WIDTH = 10
 LINE_HEIGHT = 16
@@ -50,8 +56,8 @@ def write_dataset(folder: Path, texts: list[str], split: str = "train") -> Path:
     return folder
 
 
-def write_glyph_masks(folder: Path, texts: list[str], split: str = "train") -> Path:
-    """Char masks with the exact glyph cells as boxes."""
+def write_glyph_masks(folder: Path, texts: list[str], split: str = "train", text_rules: str | None = None) -> Path:
+    """Char masks with the exact glyph cells as boxes (`texts` as the text rules made them)."""
     rows = [
         {
             "sample_id": f"line-{index:03d}",
@@ -66,7 +72,8 @@ def write_glyph_masks(folder: Path, texts: list[str], split: str = "train") -> P
         for index, text in enumerate(texts)
     ]
     report = CharMaskReport("forced", lines=len(rows), with_boxes=len(rows))
-    return save_char_masks(rows, report, folder, split, {"model": "synthetic", "dataset": "synthetic"})
+    source = {"model": "synthetic", "dataset": "synthetic"} | ({"text_rules": text_rules} if text_rules else {})
+    return save_char_masks(rows, report, folder, split, source)
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +97,8 @@ def test_bank_caps_slices_per_token_and_lines_per_text(tmp_path):
     write_dataset(tmp_path / "dataset", texts)
     write_glyph_masks(tmp_path / "masks", texts)
     info = build_bank(tmp_path / "masks", tmp_path / "dataset", tmp_path / "bank", height=BANK_HEIGHT)
-    tokens = datasets.load_dataset(str(tmp_path / "bank"), "tokens", split="train").to_pandas()
-    lines = datasets.load_dataset(str(tmp_path / "bank"), "lines", split="train")
+    tokens = load_dataset_folder_or_hub(tmp_path / "bank", "tokens", split="train").to_pandas()
+    lines = load_dataset_folder_or_hub(tmp_path / "bank", "lines", split="train")
     assert lines.num_rows == info["num_lines"] == 50 + 80
     assert (tokens["token"] == "xy yx").sum() == 50  # one slice per line, from at most 50 identical lines
     counts = tokens["token"].value_counts()
@@ -194,6 +201,22 @@ def test_missing_or_corrupt_bank_gives_clear_errors(bank_dir, tmp_path):
         stale.unlink()
     with pytest.raises(BankError, match="no Parquet shards"):
         TokenBank.load(broken)
+
+
+def test_build_bank_refuses_char_masks_of_another_version_of_the_dataset(tmp_path):
+    write_dataset(tmp_path / "dataset", ["abc abd", "bad cba", "dab", "a cd"])
+    write_glyph_masks(tmp_path / "masks", ["abc abd", "bad cab", "dab", "a  cd"])  # the same ids, two other texts
+    with pytest.raises(BankError, match=r"2 char-mask line\(s\) have other texts than split 'train'") as error:
+        build_bank(tmp_path / "masks", tmp_path / "dataset", tmp_path / "bank", height=BANK_HEIGHT, seed=0)
+    assert "line-001: 'bad cab' vs 'bad cba'" in str(error.value) and "line-003: 'a  cd' vs 'a cd'" in str(error.value)
+    assert not (tmp_path / "bank").exists()
+
+
+def test_build_bank_compares_texts_after_the_char_masks_text_rules(tmp_path):
+    write_dataset(tmp_path / "dataset", ["ab ,", "ba"])
+    write_glyph_masks(tmp_path / "masks", ["ab,", "ba"], text_rules="bentham")  # Bentham's rules drop the space
+    info = build_bank(tmp_path / "masks", tmp_path / "dataset", tmp_path / "bank", height=BANK_HEIGHT)
+    assert info["num_lines"] == 2
 
 
 def test_build_bank_refuses_to_overwrite(bank_dir, tmp_path):
@@ -299,6 +322,16 @@ def test_replacement_pickles_without_its_bank(bank_dir, corpus_file):
     assert len(restored(make_batch(2))["text"]) == 2
 
 
+def test_replacement_checks_its_bank_and_corpus_when_it_is_made(bank_dir, tmp_path):
+    """Training makes the transform before it starts: a bad corpus must stop it there, not in a worker."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("xyz\n", encoding="utf-8")
+    with pytest.raises(InputError, match=f"no line of corpus {corpus} fits"):
+        StackMixReplacement(bank_dir, corpus)
+    with pytest.raises(InputError, match="does not exist"):
+        StackMixReplacement(tmp_path / "no_bank")
+
+
 def test_replacement_without_corpus_uses_recombined_bank_texts(bank_dir):
     replaced = StackMixReplacement(bank_dir, p=1.0, seed=0)(make_batch(4))
     words = {word for text in TokenBank.load(bank_dir).texts for word in text.split()}
@@ -323,7 +356,7 @@ def test_end_to_end_tiny_model_masks_bank_generate(tmp_path, capsys):
 
     char_masks_main(["--model", str(tmp_path / "model"), "--dataset", str(tmp_path / "dataset"),
                      "--output_dir", str(tmp_path / "masks"), "--batch_size", "2", "--device", "cpu"])
-    masks = datasets.load_dataset(str(tmp_path / "masks"), split="train")
+    masks = load_dataset_folder_or_hub(tmp_path / "masks", split="train")
     assert masks.num_rows == len(texts)  # forced alignment gives every line boxes
     for row in masks:
         assert "".join(box["label"] for box in row["boxes"]) == row["text"]
@@ -341,7 +374,7 @@ def test_end_to_end_tiny_model_masks_bank_generate(tmp_path, capsys):
     corpus.write_text("abc ba\ncab\nxyz\n", encoding="utf-8")
     stackmix_main(["generate", "--bank", str(tmp_path / "bank"), "--corpus", str(corpus), "--corpus_mix", "1",
                    "--num", "3", "--output_dir", str(tmp_path / "generated")])
-    generated = datasets.load_dataset(str(tmp_path / "generated" / "hf"), split="train")
+    generated = load_dataset_folder_or_hub(tmp_path / "generated" / "hf", split="train")
     assert generated.num_rows == 3 and set(generated["text"]) <= {"abc ba", "cab"}
     assert (tmp_path / "generated" / "marking.csv").read_text().startswith("sample_id,path,stage,text")
 
@@ -360,3 +393,50 @@ def test_end_to_end_tiny_model_masks_bank_generate(tmp_path, capsys):
     assert real > 0 and float(fields["fidelity_ratio"]) == pytest.approx(generated / real, abs=1e-3)
     grid = Image.open(tmp_path / "worst.png")
     assert grid.size[0] == 1400 and grid.size[1] > len(texts) * 32
+
+def test_generate_creates_the_folder_of_its_output(bank_dir, tmp_path):
+    from augmentations.stackmix.__main__ import main as stackmix_main
+
+    output = tmp_path / "new" / "deeper" / "line.png"
+    stackmix_main(["generate", "--bank", str(bank_dir), "--text", "dab", "--output", str(output)])
+    assert np.asarray(Image.open(output)).shape[0] == BANK_HEIGHT
+
+
+@pytest.mark.parametrize("command", ["build-bank", "generate", "preview", "char_masks", "augmentations.preview"])
+def test_commands_report_bad_input_in_one_line_with_status_2(command, bank_dir, tmp_path):
+    write_dataset(tmp_path / "dataset", ["abc abd", "bad cba"])
+    write_glyph_masks(tmp_path / "masks", ["abc abd", "bad cab"])
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "corpus.txt").write_text("xyz\n", encoding="utf-8")
+    stackmix = [sys.executable, "-m", "augmentations.stackmix"]
+    commands = {
+        "build-bank": (
+            stackmix + ["build-bank", "--char_masks", tmp_path / "masks", "--dataset", tmp_path / "dataset",
+                        "--output_dir", tmp_path / "bank"],
+            "1 char-mask line(s) have other texts than split 'train'",
+        ),
+        "generate": (
+            stackmix + ["generate", "--bank", bank_dir, "--num", "2", "--output_dir", tmp_path / "existing"],
+            f"{tmp_path / 'existing'} already exists; pass --overwrite to replace it",
+        ),
+        "preview": (
+            stackmix + ["preview", "--bank", bank_dir, "--corpus", tmp_path / "corpus.txt", "--out", tmp_path / "g"],
+            f"no line of corpus {tmp_path / 'corpus.txt'} fits",
+        ),
+        "char_masks": (
+            [sys.executable, "-m", "augmentations.char_masks", "--model", tmp_path / "no_model", "--dataset",
+             tmp_path / "dataset", "--output_dir", tmp_path / "masks_out"],
+            f"--model {tmp_path / 'no_model'}: no such folder",
+        ),
+        "augmentations.preview": (
+            [sys.executable, "-m", "augmentations.preview", "--dataset", tmp_path / "no_data", "--out", tmp_path / "g"],
+            f"dataset {tmp_path / 'no_data'}: no such folder",
+        ),
+    }
+    argv, message = commands[command]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    result = subprocess.run(list(map(str, argv)), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr[-3000:]
+    last_line = result.stderr.strip().splitlines()[-1]  # after the command's own log lines, if any
+    assert last_line.startswith("error: ") and message in last_line
+    assert "Traceback" not in result.stderr

@@ -25,12 +25,17 @@ def test_validation_characters_outside_a_given_vocabulary_stop_the_run_with_a_li
 def test_the_default_vocabulary_covers_characters_seen_only_in_validation(tmp_path):
     splits = simple_splits()
     splits["validation"][1] = ("va-odd", "abZc", 100)
+    splits["test"][2] = ("te-odd", "Qab", 100)
     dataset = make_tiny_dataset(tmp_path / "data", splits)
     output_dir = tmp_path / "run"
     result = run_training("--dataset", dataset, "--output_dir", output_dir, *TINY_RUN, "--num_train_epochs", 1)
     assert result.returncode == 0, result.stdout[-3000:]
     vocab = json.loads((output_dir / "last" / "vocab.json").read_text())
     assert set(vocab) >= {"a", "b", "c", "Z"}
+    # Such characters are classes that never train: said at start-up, for validation and test.
+    never_learned = "1 character(s) occur in no training line, so the model never learns them:"
+    assert f"split 'validation': {never_learned}\n  'Z' (U+005A) in 1 line(s): va-odd" in result.stdout
+    assert f"split 'test': {never_learned}\n  'Q' (U+0051) in 1 line(s): te-odd" in result.stdout
 
 
 def test_train_characters_outside_a_given_vocabulary_stop_the_run(tmp_path):

@@ -49,6 +49,6 @@ def test_keep_stops_the_run_with_the_unknown_characters(tmp_path):
         "--dataset", dataset, "--output_dir", tmp_path / "run", *TINY_RUN,
         "--init_from", tmp_path / "trained", "--vocab_resize", "keep",
     )
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "the checkpoint's vocabulary lacks 1 character(s) of the data: 'x' (U+0078)" in result.stdout
     assert "Traceback" not in result.stdout and not (tmp_path / "run" / "last").exists()

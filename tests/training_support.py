@@ -39,6 +39,13 @@ def run_training(*args, launcher=(sys.executable,), timeout=120) -> subprocess.C
     )
 
 
+def run_training_with_hook(hook: str, *args, timeout=120) -> subprocess.CompletedProcess:
+    """Run train_accelerate.py after executing `hook`, Python source that patches the project (for
+    instance so that the run dies with `os._exit(137)`, like kill -9, at a named point)."""
+    code = f"import os, runpy, sys\n{hook}\nsys.argv = sys.argv[1:]\nrunpy.run_path(sys.argv[0], run_name='__main__')\n"
+    return run_training(*args, launcher=(sys.executable, "-c", code), timeout=timeout)
+
+
 def line_image(width: int, height: int = 32, seed: int = 0) -> Image.Image:
     """A grayscale 'line': dark strokes at random columns on a light background."""
     rng = np.random.default_rng(seed)

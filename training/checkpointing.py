@@ -1,7 +1,7 @@
 """Checkpoint folders written atomically: model exports (`best_cer/`, `last/`, ...) and the
 resumable Accelerate state (`state/`).
 
-A folder is first written under a temporary name next to its destination and then renamed
+A folder is written whole under a temporary name next to its destination and then renamed
 into place; the previous version is moved aside and removed only after the new one is in
 place, so an interrupted write never leaves a half-written folder under the final name.
 """
@@ -12,17 +12,29 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from accelerate.utils import RNG_STATE_NAME
+from accelerate.utils import load as accelerate_load
 from huggingface_hub import ModelCard, ModelCardData
 
-PROGRESS_FILE = "training_progress.json"
+from data_builders.errors import InputError
+from data_builders.writer import make_temporary_folder
+
+PROGRESS_FILE = "training_progress.json"  # written last: a state folder holding it is complete
+MODEL_SPEC_DIR = "model_spec"  # inside the state folder: config + processor, to rebuild the run on resume
+MODEL_SPEC_FILES = ("config.json", "processor_config.json")
+RANDOM_STATE_KEYS = {"random_state", "numpy_random_seed", "torch_manual_seed"}  # what accelerate restores on CPU
 
 
-def _replace_directory(new: Path, final: Path) -> None:
+def _replace_directory(new: Path, final: Path, is_complete=Path.exists) -> None:
+    """Rename `new` to `final`. Meanwhile a complete `final` waits as FINAL.previous; an incomplete
+    one (from a killed writer) is dropped, and FINAL.previous, then the last complete version, kept."""
     previous = final.with_name(final.name + ".previous")
-    if previous.exists():
-        shutil.rmtree(previous)
-    if final.exists():
+    if is_complete(final):
+        if previous.exists():
+            shutil.rmtree(previous)
         os.replace(final, previous)
+    elif final.exists():
+        shutil.rmtree(final)
     os.replace(new, final)
     if previous.exists():
         shutil.rmtree(previous)
@@ -32,10 +44,7 @@ def _replace_directory(new: Path, final: Path) -> None:
 def atomic_directory(final: str | os.PathLike):
     """Yields a fresh temporary folder beside `final`; on success it replaces `final`."""
     final = Path(final)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    tmp = make_temporary_folder(final)
     try:
         yield tmp
     except BaseException:
@@ -44,20 +53,28 @@ def atomic_directory(final: str | os.PathLike):
     _replace_directory(tmp, final)
 
 
+def is_complete_state(folder: Path) -> bool:
+    """Whether `folder` holds a whole training state (progress and the model spec to rebuild the run)."""
+    spec = folder / MODEL_SPEC_DIR
+    return (folder / PROGRESS_FILE).is_file() and all((spec / name).is_file() for name in MODEL_SPEC_FILES)
+
+
 def resolve_state_dir(path: str | os.PathLike) -> Path | None:
-    """The state folder to resume from: `path` itself, or the version set aside while it was replaced."""
+    """The complete state to resume from: `path` itself, or the version set aside while it was replaced."""
     path = Path(path)
     for candidate in (path, path.with_name(path.name + ".previous")):
-        if (candidate / PROGRESS_FILE).is_file():
+        if is_complete_state(candidate):
             return candidate
     return None
 
 
-def save_training_state(accelerator, state_dir: str | os.PathLike, progress: dict) -> None:
-    """`accelerator.save_state` (model, optimizer, scheduler, RNG of every process) plus `progress`
-    (epoch, step, best metrics; JSON) into `state_dir`, atomically. Call on every process."""
+def save_training_state(accelerator, state_dir: str | os.PathLike, progress: dict, config, processor) -> None:
+    """`accelerator.save_state` (model, optimizer, scheduler, RNG of every process), the model
+    `config` and `processor` (in MODEL_SPEC_DIR) and `progress` (epoch, step, best metrics; JSON)
+    into `state_dir`, atomically: all of it is written in a temporary folder renamed last. Call on
+    every process."""
     state_dir = Path(state_dir)
-    tmp = state_dir.with_name(f".{state_dir.name}.tmp")
+    tmp = state_dir.with_name(f".{state_dir.name}.tmp")  # one name for every process: each saves its RNG there
     if accelerator.is_main_process and tmp.exists():
         shutil.rmtree(tmp)
     accelerator.wait_for_everyone()
@@ -66,8 +83,10 @@ def save_training_state(accelerator, state_dir: str | os.PathLike, progress: dic
     accelerator.save_state(str(tmp), safe_serialization=False)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        config.save_pretrained(tmp / MODEL_SPEC_DIR)
+        processor.save_pretrained(tmp / MODEL_SPEC_DIR)
         (tmp / PROGRESS_FILE).write_text(json.dumps(progress, indent=2))
-        _replace_directory(tmp, state_dir)
+        _replace_directory(tmp, state_dir, is_complete=is_complete_state)
     accelerator.wait_for_everyone()
 
 
@@ -78,6 +97,38 @@ def load_progress(state_dir: str | os.PathLike) -> dict:
 def is_hub_id(name: str) -> bool:
     """Whether a dataset or model name is a Hub repo id rather than a local folder."""
     return "/" in name and not Path(name).exists()
+def check_resumed_schedule(saved_total_steps: int, updates_per_epoch: int, num_train_epochs: int) -> None:
+    """Refuse to resume when this run's OneCycle schedule has another length than the saved one:
+    the restored scheduler would run out of steps (or never anneal), and a started one-cycle
+    schedule cannot be stretched without changing the learning rates already used."""
+    total_steps = updates_per_epoch * num_train_epochs
+    if max(1, total_steps) == saved_total_steps:
+        return
+    saved = f"{saved_total_steps} optimizer steps"
+    if updates_per_epoch and saved_total_steps % updates_per_epoch == 0:
+        saved += f" (--num_train_epochs {saved_total_steps // updates_per_epoch})"
+    raise InputError(
+        f"--resume_from_checkpoint: the saved run's learning-rate schedule has {saved}, this run's {total_steps} "
+        f"({num_train_epochs} epochs of {updates_per_epoch}); a started OneCycle schedule cannot change length. "
+        "Resume with the saved run's --num_train_epochs, --train_batch_size, --gradient_accumulation_steps, "
+        "--max_train_samples and number of processes, or start a new run in another --output_dir"
+    )
+
+
+def random_states_problem(state_dir: str | os.PathLike, process_index: int) -> str | None:
+    """Why this process's random states in `state_dir` cannot be restored, or None. Accelerate
+    skips such a file silently and the run goes on with fresh random states."""
+    path = Path(state_dir) / f"{RNG_STATE_NAME}_{process_index}.pkl"
+    if not path.is_file():
+        return f"{path} is missing"
+    try:
+        states = accelerate_load(path)  # as accelerate reads it: weights_only, numpy states allowed
+    except Exception as error:  # torch.load raises many types for a corrupt file
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        return f"{path} is unreadable ({type(error).__name__}: {first_line})"
+    if not isinstance(states, dict) or not RANDOM_STATE_KEYS <= set(states):
+        return f"{path} does not hold the random states {sorted(RANDOM_STATE_KEYS)}"
+    return None
 
 
 def build_model_card(

@@ -1,13 +1,14 @@
 """Start-up checks of a dataset against a processor and a model configuration.
 
 They run over every line before training, so that a bad dataset stops the run (unknown
-characters) or is reported (lines the model cannot emit) instead of failing mid-epoch.
+characters) or is reported (lines the model cannot emit, characters no training line has)
+instead of failing mid-epoch or silently.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from modeling_stackmix_htr import OutOfVocabularyError
+from modeling_stackmix_htr import OutOfVocabularyError, get_text_rules
 
 
 @dataclass
@@ -26,8 +27,8 @@ class OutOfVocabularyReport:
     def __bool__(self) -> bool:
         return bool(self.counts)
 
-    def format(self) -> str:
-        lines = [f"{len(self.counts)} character(s) are not in the vocabulary:"]
+    def format(self, what: str = "are not in the vocabulary") -> str:
+        lines = [f"{len(self.counts)} character(s) {what}:"]
         for char in sorted(self.counts):
             more = ", ..." if self.counts[char] > len(self.sample_ids[char]) else ""
             lines.append(
@@ -52,6 +53,22 @@ def encode_all(processor, texts: Sequence[str], sample_ids: Sequence[str]) -> tu
                 report.add(char, str(sample_id))
             label_ids.append([])
     return label_ids, report
+
+
+def characters_unseen_in_train(
+    text_rules: str, train_texts: Sequence[str], texts: Sequence[str], sample_ids: Sequence[str]
+) -> OutOfVocabularyReport:
+    """Characters of `texts` that no line of `train_texts` has (both after the text rules): the
+    model never learns them, even when they are in its vocabulary."""
+    rules = get_text_rules(text_rules)
+    trained = set()
+    for text in train_texts:
+        trained.update(rules.preprocess(text))
+    report = OutOfVocabularyReport()
+    for text, sample_id in zip(texts, sample_ids):
+        for char in sorted(set(rules.preprocess(text)) - trained):
+            report.add(char, str(sample_id))
+    return report
 
 
 def ctc_required_frames(label_ids: Sequence[int]) -> int:

@@ -32,6 +32,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCTC, AutoProcessor
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
+from data_builders.errors import InputError
 from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRImageProcessor, StackMixHTRProcessor
 from modeling_stackmix_htr.processing_stackmix_htr import (
     BLANK_TOKEN,
@@ -56,7 +57,7 @@ ARCHITECTURE_FIELDS = (
 STEM_WEIGHT = "backbone.conv1.weight"
 
 
-class InitFromError(ValueError):
+class InitFromError(InputError):
     """The checkpoint cannot start this run as asked (one line, with the remedy)."""
 
 

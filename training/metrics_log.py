@@ -1,12 +1,16 @@
-"""Per-epoch metrics as JSON lines, and the peak memory figure they report."""
+"""Per-epoch metrics as JSON lines, the running training totals of an epoch, and the peak memory
+figure they report."""
 
 import json
 import os
 import resource
 import sys
+import time
 from pathlib import Path
 
 import torch
+
+from data_builders.writer import write_file_atomic
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -27,3 +31,54 @@ class JsonlLogger:
     def log(self, row: dict) -> None:
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row, default=float) + "\n")
+
+    def keep_epochs_before(self, epoch: int) -> None:
+        """Drop the rows of `epoch` and later (and a line cut short by a kill). A run resumed at
+        `epoch` logs them again: they were written after the state it resumes from was saved."""
+        if not self.path.is_file():
+            return
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines(keepends=True):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if row.get("epoch", epoch) < epoch:
+                kept.append(line)
+        write_file_atomic(self.path, "".join(kept).encode("utf-8"))
+
+
+class EpochTotals:
+    """Training loss sum, loss count, lines and seconds of the current epoch, over all processes,
+    and `lr`, the learning rate of its latest optimizer update.
+
+    `saved` are the totals recorded in a state saved mid-epoch, so that an epoch resumed there
+    reports the whole epoch, not only its resumed part. Losses accumulate on the device (no sync
+    per batch); `totals()` sums over processes and must be called on every process.
+    """
+
+    def __init__(self, accelerator, lr: float, saved: dict | None = None):
+        self.accelerator = accelerator
+        self.saved = saved or {"loss_sum": 0.0, "losses": 0, "lines": 0, "seconds": 0.0, "lr": lr}
+        self.lr = self.saved["lr"]
+        self.losses = torch.zeros(2, device=accelerator.device)  # sum of finite batch losses, their count
+        self.lines = 0
+        self.started = time.perf_counter()
+
+    def add_loss(self, loss: torch.Tensor) -> None:
+        self.losses += torch.stack([loss.detach().float(), torch.tensor(1.0, device=loss.device)])
+
+    def add_lines(self, count: int) -> None:
+        self.lines += count
+
+    def totals(self) -> dict:
+        """{"loss_sum", "losses", "lines", "seconds", "lr"} of the epoch so far (JSON-ready)."""
+        local = torch.cat([self.losses, torch.tensor([float(self.lines)], device=self.losses.device)])
+        loss_sum, losses, lines = self.accelerator.reduce(local, reduction="sum").tolist()
+        return {
+            "loss_sum": self.saved["loss_sum"] + loss_sum,
+            "losses": self.saved["losses"] + int(losses),
+            "lines": self.saved["lines"] + int(lines),
+            "seconds": self.saved["seconds"] + time.perf_counter() - self.started,
+            "lr": self.lr,
+        }

@@ -16,14 +16,15 @@ import argparse
 import csv
 import logging
 import shutil
-import tempfile
+import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from data_builders.writer import publish_folder
+from data_builders.errors import InputError, run_command
+from data_builders.writer import check_output_folder, make_temporary_folder, publish_folder
 
 from .bank import build_bank
 from .corpus import DEFAULT_CORPUS_MIX, MAX_CORPUS_LENGTH, build_text_source
@@ -44,7 +45,7 @@ def _write_png(path: Path, image: np.ndarray) -> None:
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     if not cv2.imwrite(str(path), image):
-        raise OSError(f"cannot write {path}")
+        raise InputError(f"cannot write {path}: give a writable path ending in .png")
 
 
 def _generate_many(generator, texts, count: int, rng, max_tries: int = 20):
@@ -57,7 +58,9 @@ def _generate_many(generator, texts, count: int, rng, max_tries: int = 20):
             if image is not None:
                 break
         else:
-            raise RuntimeError(f"no renderable text from {texts.source} in {max_tries} tries")
+            raise InputError(
+                f"no renderable text from {texts.source} in {max_tries} tries; give a corpus the bank can render"
+            )
         produced += 1
         yield text, image
 
@@ -87,21 +90,24 @@ def cmd_generate(args) -> None:
     generator = StackMixGenerator.from_bank(args.bank, seed=args.seed)
     if args.text is not None:
         if args.output is None:
-            raise SystemExit("--text needs --output FILE.png")
+            raise InputError("--text needs --output FILE.png")
         image = generator.generate(args.text)
         if image is None:
             missing = "".join(sorted(set(args.text) - generator.characters))
-            raise SystemExit(f"cannot render {args.text!r}: characters not in the bank: {missing!r}")
-        _write_png(Path(args.output), image)
+            raise InputError(f"cannot render {args.text!r}: characters not in the bank: {missing!r}")
+        output = Path(args.output)
+        check_output_folder(output.parent, "--output")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        _write_png(output, image)
         print(f"wrote {args.output} ({image.shape[1]}x{image.shape[0]})")
         return
     if args.output_dir is None:
-        raise SystemExit("give --text and --output, or --num and --output_dir (with --corpus, or recombined bank texts)")
+        raise InputError("give --text and --output, or --num and --output_dir (with --corpus, or recombined bank texts)")
     out_dir = Path(args.output_dir).absolute()
+    check_output_folder(out_dir.parent, "--output_dir")
     check_output_dir(out_dir, args.overwrite)
     texts = _texts(generator, args)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    tmp_dir = make_temporary_folder(out_dir)
     try:
         (tmp_dir / "images").mkdir()
         rows = []
@@ -221,4 +227,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command(main))

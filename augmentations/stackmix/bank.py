@@ -26,7 +26,11 @@ import cv2
 import datasets
 import numpy as np
 import pyarrow as pa
+from huggingface_hub import metadata_load
 from PIL import Image
+
+from data_builders.errors import InputError
+from data_builders.loading import load_dataset_folder_or_hub
 
 from .dataset_folder import DatasetFolderError, Part, check_output_dir, read_json, read_split, write_dataset_folder
 from .images import has_light_background, normalize_line_height, to_gray, to_uint8_array
@@ -59,7 +63,7 @@ TOKEN_FEATURES = datasets.Features(
 )
 
 
-class BankError(ValueError):
+class BankError(InputError, ValueError):
     """A token bank is missing, corrupt, or cannot be built from the given inputs."""
 
 
@@ -93,14 +97,40 @@ def _select_lines(masks: list[dict], max_lines_per_text: int, rng: np.random.Gen
     return kept
 
 
-def _load_line_images(dataset: str | os.PathLike, split: str, sample_ids: list[str]) -> dict[str, np.ndarray]:
-    source = datasets.load_dataset(str(dataset), split=split)
-    source = source.select_columns(["sample_id", "image"]).cast_column("image", datasets.Image(decode=False))
+def _char_masks_text_rules(char_masks: str | os.PathLike) -> str:
+    """The text rules the char masks' texts went through (recorded in their card; "none" when absent)."""
+    readme = Path(char_masks) / "README.md"
+    metadata = (metadata_load(readme) or {}) if readme.is_file() else {}
+    return (metadata.get("char_masks") or {}).get("text_rules", "none")
+
+
+def _load_line_images(
+    dataset: str | os.PathLike, split: str, lines: list[dict], text_rules: str
+) -> dict[str, np.ndarray]:
+    """The images of the char-mask `lines`, after checking that the dataset has the same texts."""
+    from modeling_stackmix_htr.text_rules import get_text_rules  # here: the model package imports transformers
+
+    source = load_dataset_folder_or_hub(dataset, split=split)
+    source = source.select_columns(["sample_id", "text", "image"]).cast_column("image", datasets.Image(decode=False))
     row_of = {sample_id: row for row, sample_id in enumerate(source["sample_id"])}
+    sample_ids = [line["sample_id"] for line in lines]
     missing = [sample_id for sample_id in sample_ids if sample_id not in row_of]
     if missing:
         raise BankError(
             f"{len(missing)} char-mask line(s) are not in split {split!r} of {dataset}: {', '.join(missing[:5])}"
+        )
+    rules, texts = get_text_rules(text_rules), list(source["text"])
+    differing = []
+    for line in lines:
+        text = rules.preprocess(texts[row_of[line["sample_id"]]])
+        if text != line["text"]:
+            differing.append(f"{line['sample_id']}: {line['text']!r} vs {text!r}")
+    if differing:
+        shown = "; ".join(differing[:5])
+        raise BankError(
+            f"{len(differing)} char-mask line(s) have other texts than split {split!r} of {dataset} (text rules "
+            f"{text_rules!r}), so the masks belong to another version of the dataset: {shown}; "
+            "compute the char masks on this dataset (python -m augmentations.char_masks)"
         )
     images = {}
     for sample_id in sample_ids:
@@ -132,7 +162,7 @@ def build_bank(
     lines = _select_lines(masks, max_lines_per_text, np.random.default_rng(seed))
     if not lines:
         raise BankError(f"{char_masks} has no line with character boxes in split {split!r}")
-    images = _load_line_images(dataset, split, [line["sample_id"] for line in lines])
+    images = _load_line_images(dataset, split, lines, _char_masks_text_rules(char_masks))
     # Handwriting is a minority of a line, so the typical median tells the background's polarity.
     light = float(np.median([has_light_background(to_gray(image)) for image in images.values()])) >= 0.5
     background = 255 if light else 0

@@ -24,6 +24,8 @@ from typing import Protocol
 
 import numpy as np
 
+from data_builders.errors import InputError, MissingInputError
+
 from .corpus_rules import fit_corpus_rules
 
 logger = logging.getLogger(__name__)
@@ -40,7 +42,11 @@ class TextSource(Protocol):
     def sample(self, rng: np.random.Generator) -> str: ...
 
 
-class CorpusCoverageError(ValueError):
+class CorpusError(InputError, ValueError):
+    """A corpus that gives no text the bank can render."""
+
+
+class CorpusCoverageError(CorpusError):
     """A corpus whose texts leave out too many of the characters of the training transcriptions."""
 
 
@@ -74,7 +80,7 @@ def load_corpus(
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"corpus file {path} does not exist")
+        raise MissingInputError(f"corpus file {path} does not exist")
     rules, allowed = get_text_rules(text_rules), set(charset)
     rewrites = fit_corpus_rules(text_rules, training_texts or [])
     for rule in rewrites:
@@ -91,7 +97,10 @@ def load_corpus(
                 texts.append(text)
     logger.info("corpus %s: kept %d of %d lines (bank characters, at most %d chars)", path, len(texts), total, max_length)
     if not texts:
-        raise ValueError(f"no line of corpus {path} fits: none is 1..{max_length} characters of the bank's charset")
+        raise CorpusError(
+            f"no line of corpus {path} fits: none is 1..{max_length} characters of the bank's charset; "
+            "give a corpus written with the bank's characters"
+        )
     if training_texts:
         check_character_coverage(texts, training_texts, str(path))
     return Corpus(texts, str(path))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -29,10 +28,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from data_builders.writer import publish_folder
+from data_builders.errors import InputError, OutputExistsError
+from data_builders.writer import make_temporary_folder, publish_folder
 
 
-class DatasetFolderError(ValueError):
+class DatasetFolderError(InputError, ValueError):
     """A derived dataset folder is missing, corrupt, or not of the expected kind."""
 
 
@@ -41,9 +41,9 @@ def check_output_dir(out_dir: Path, overwrite: bool) -> None:
     if not out_dir.exists():
         return
     if not overwrite:
-        raise FileExistsError(f"{out_dir} already exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{out_dir} already exists; pass --overwrite to replace it")
     if not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / "README.md").is_file()):
-        raise FileExistsError(f"{out_dir} exists and is not a dataset folder (no README.md); refusing to replace it")
+        raise OutputExistsError(f"{out_dir} exists and is not a dataset folder (no README.md); refusing to replace it")
 
 
 @dataclass
@@ -69,12 +69,15 @@ def _write_part(tmp_dir: Path, part: Part) -> None:
     schema = part.features.arrow_schema
     partials = []
     for table in part.tables:
+        if table.num_rows == 0:
+            continue
         partial = part_dir / f"{part.split}-{len(partials):05d}.partial"
         pq.write_table(table.select(schema.names).cast(schema), partial)
         partials.append(partial)
     if not partials:  # an empty split still gets a shard so it loads
         partial = part_dir / f"{part.split}-00000.partial"
-        pq.write_table(schema.empty_table(), partial)
+        # No row group, as datasets itself writes an empty table (its reader fails on an empty row group).
+        pq.ParquetWriter(partial, schema).close()
         partials.append(partial)
     for index, partial in enumerate(partials):
         partial.rename(part_dir / f"{part.split}-{index:05d}-of-{len(partials):05d}.parquet")
@@ -94,8 +97,7 @@ def write_dataset_folder(
     """
     out_dir = Path(out_dir).absolute()
     check_output_dir(out_dir, overwrite)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    tmp_dir = make_temporary_folder(out_dir)
     try:
         configs: dict[str, list[dict]] = {}
         for part in parts:

@@ -36,9 +36,10 @@ class StackMixReplacement:
     `max_tries` times; after that the slot keeps its real sample (replace) or stays empty (add).
 
     Randomness comes from (seed, rank, epoch, DataLoader worker id): fresh every epoch, distinct
-    per worker and per process, reproducible. The bank and texts are loaded at the first call in
-    each process or worker, so pickling the transform to workers is cheap. `set_epoch` must reach
-    the workers: with `persistent_workers=True` they keep the epoch they were started with.
+    per worker and per process, reproducible. The bank and texts are loaded when the transform is
+    made, so a bad bank or corpus stops training before it starts; a pickled copy (a spawned worker)
+    leaves them out and loads them at its first call. `set_epoch` must reach the workers: with
+    `persistent_workers=True` they keep the epoch they were started with.
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class StackMixReplacement:
         self._stream_key: tuple[int, int] | None = None
         self._rng: np.random.Generator | None = None
         self._count = 0
+        self._load()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
