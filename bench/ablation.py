@@ -336,9 +336,9 @@ class Ablation:
         steps of --epochs epochs over the whole split, and about as many validations."""
         if size is None:
             return self.args.epochs, 1
-        import datasets
+        from data_builders.loading import load_dataset_folder_or_hub
 
-        full = datasets.load_dataset(str(self.dataset), split="train").num_rows
+        full = load_dataset_folder_or_hub(self.dataset, split="train").num_rows
         factor = max(1.0, full / size)
         return math.ceil(self.args.epochs * factor), math.ceil(factor)
 

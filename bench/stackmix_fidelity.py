@@ -20,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import datasets
 import torch
 from report_sections import replace_section  # bench/ is the script's folder, hence on sys.path
 from transformers import AutoModelForCTC, AutoProcessor
@@ -30,6 +29,7 @@ from augmentations.char_masks import compute_char_masks, save_char_masks
 from augmentations.stackmix import StackMixGenerator, build_bank
 from augmentations.stackmix.fidelity import score_fidelity, worst_lines_grid
 from augmentations.stackmix.frame_mapping import FrameMapping
+from data_builders.loading import load_dataset_folder_or_hub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # name -> (method, cuts, frame mapping); the first is the paper's rule, the last the default
@@ -65,8 +65,8 @@ def main(argv=None) -> None:
     torch.manual_seed(args.seed)
     reader, reader_processor = load(args.model)
     aligner, aligner_processor = load(args.aligner) if args.aligner else (reader, reader_processor)
-    train = datasets.load_dataset(args.dataset, split="train")
-    scored = datasets.load_dataset(args.dataset, split=args.split)
+    train = load_dataset_folder_or_hub(args.dataset, split="train")
+    scored = load_dataset_folder_or_hub(args.dataset, split=args.split)
     work = Path(args.work_dir)
     rows = []
     measured = None

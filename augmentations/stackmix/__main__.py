@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from data_builders.errors import InputError, run_command
+from data_builders.loading import load_dataset_folder_or_hub
 from data_builders.writer import check_output_folder, make_temporary_folder, publish_folder
 
 from .bank import build_bank
@@ -141,17 +142,13 @@ def cmd_preview(args) -> None:
 
 
 def cmd_score(args) -> None:
-    import datasets
-    from transformers import AutoModelForCTC, AutoProcessor
-
-    import modeling_stackmix_htr  # noqa: F401  (registers the Auto classes)
+    from augmentations.char_masks import load_model
 
     from .fidelity import score_fidelity, worst_lines_grid
 
     generator = StackMixGenerator.from_bank(args.bank)
-    model = AutoModelForCTC.from_pretrained(args.model).to(args.device)
-    processor = AutoProcessor.from_pretrained(args.model)
-    dataset = datasets.load_dataset(args.dataset, split=args.split)
+    model, processor = load_model(args.model, args.device)
+    dataset = load_dataset_folder_or_hub(args.dataset, split=args.split)
     report = score_fidelity(generator, model, processor, dataset, args.num, args.seed, batch_size=args.batch_size)
     out = Path(args.worst_out or Path(args.bank) / f"fidelity_worst_{args.split}.png")
     out.parent.mkdir(parents=True, exist_ok=True)
