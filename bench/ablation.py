@@ -443,7 +443,8 @@ def model_config(args: argparse.Namespace):
 
 
 def validation_curve(run_dir: Path) -> list[list[float]]:
-    """[epoch, validation CER] rows from a run's metrics.jsonl; a repeated epoch keeps its last row."""
+    """[epoch, validation CER] rows from a run's metrics.jsonl (epochs without validation have no CER);
+    a repeated epoch keeps its last row."""
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         return []
@@ -452,7 +453,8 @@ def validation_curve(run_dir: Path) -> list[list[float]]:
         if line.strip():
             try:
                 row = json.loads(line)
-                rows[int(row["epoch"])] = float(row["cer"])
+                if "cer" in row:
+                    rows[int(row["epoch"])] = float(row["cer"])
             except (ValueError, KeyError, TypeError) as error:
                 raise SystemExit(f"{path}:{number}: not a metrics row with epoch and cer ({error})") from None
     return [[epoch, cer] for epoch, cer in sorted(rows.items())]
