@@ -55,7 +55,8 @@ class HandwritingRecognitionPipeline(Pipeline):
         if isinstance(inputs, (Image.Image, np.ndarray, str, os.PathLike)):
             return super().__call__(inputs, **kwargs)
         _, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
-        batch_size = batch_size or self._batch_size or 1
+        if batch_size is None:
+            batch_size = self._batch_size or 1
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         results = self._recognise(iter(inputs), batch_size, forward_params, postprocess_params)
