@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import PartialState
-from accelerate.utils import gather_object
+from accelerate.utils import gather_object, parse_flag_from_env
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import pipeline
@@ -358,7 +358,10 @@ def transcribe_files(recognizer, reads, output_of: dict[InputFile, Path], args, 
 
 def main(argv=None) -> Counts:
     args = parse_args(argv)
-    state = PartialState(cpu=args.device == "cpu")
+    # CPU processes when asked (--device cpu, ACCELERATE_USE_CPU=1) or when there is no GPU: a
+    # launcher's processes then share the pages over gloo.
+    use_cpu = args.device == "cpu" or parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available()
+    state = PartialState(cpu=use_cpu)
     device = torch.device(args.device) if args.device else state.device
     output_dir = Path(args.output_dir)
     files = find_input_files(args.input, args.skip_invalid)

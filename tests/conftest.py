@@ -36,3 +36,15 @@ def latin_corpus() -> Path:
 def real_alto_dir() -> Path:
     """Five LECTAUREP pages with eScriptorium ALTO v4 (CC BY 4.0; see its README.md)."""
     return _require(REAL_ALTO_DIR)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Inference tests on one torch thread: on a busy 2-core machine, two threads of small
+    forward passes wait on each other far longer than they compute."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

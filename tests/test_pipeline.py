@@ -15,6 +15,9 @@ from modeling_stackmix_htr import (
 )
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """An untrained tiny model with its processor, saved as one folder."""

@@ -111,8 +111,7 @@ def _lines_in_reading_order(page, names: _Names) -> list:
     """The page's TextLine elements in reading order."""
     lines = list(page.iter(names.TextLine))
     region_rank = _region_order(page, names)
-    regions = list(page.iter(names.TextRegion))
-    document_rank = {id(region): position for position, region in enumerate(regions)}
+    document_rank = {region: position for position, region in enumerate(page.iter(names.TextRegion))}
     custom = [_custom_index(line) for line in lines]
     use_custom = all(index is not None for index in custom)
 
@@ -120,7 +119,7 @@ def _lines_in_reading_order(page, names: _Names) -> list:
         region = _nearest_region(lines[position], names)
         region_id = region.get("id") if region is not None else None
         listed = region_rank.get(region_id)
-        region_key = (0, listed) if listed is not None else (1, document_rank.get(id(region), -1))
+        region_key = (0, listed) if listed is not None else (1, document_rank.get(region, -1))
         return region_key, custom[position] if use_custom else 0, position
 
     return [lines[position] for position in sorted(range(len(lines)), key=key)]
@@ -141,7 +140,7 @@ def read_layout(root) -> PageLayout:
         region_id = region.get("id", "")
         layout.regions.append(RegionLayout(region_id, _coords(region, names, f"region {region_id}")))
     all_lines = list(page.iter(names.TextLine))
-    rank = {id(line): position for position, line in enumerate(_lines_in_reading_order(page, names))}
+    rank = {line: position for position, line in enumerate(_lines_in_reading_order(page, names))}
     for index, line in enumerate(all_lines):
         line_id = line.get("id") or f"line_{index}"
         region = _nearest_region(line, names)
@@ -151,7 +150,7 @@ def read_layout(root) -> PageLayout:
                 index=index,
                 line_id=line_id,
                 region_id=region.get("id", "") if region is not None else "",
-                reading_order=rank[id(line)],
+                reading_order=rank[line],
                 polygon=_coords(line, names, f"line {line_id}"),
                 baseline=parse_points(baseline.get("points"), f"baseline of line {line_id}") if baseline is not None else [],
                 text=_line_text(line, names),
@@ -191,16 +190,17 @@ def write_recognised(root, results: dict[int, tuple[str, float]]) -> None:
     lines = list(page.iter(names.TextLine))
     for index, (text, confidence) in results.items():
         _replace_text_equivs(lines[index], names, text, confidence)
-    position = {id(line): index for index, line in enumerate(lines)}
-    changed_regions = {id(_nearest_region(lines[index], names)) for index in results}
+    # Elements as keys (not id()): lxml keeps one proxy per node only while it is referenced.
+    position = {line: index for index, line in enumerate(lines)}
+    changed_regions = {_nearest_region(lines[index], names) for index in results}
     ordered = _lines_in_reading_order(page, names)
     for region in page.iter(names.TextRegion):
-        if id(region) not in changed_regions or not _children(region, names.TextEquiv):
+        if region not in changed_regions or not _children(region, names.TextEquiv):
             continue
         texts = []
         for line in ordered:
-            if _nearest_region(line, names) is region:
-                texts.append(results.get(position[id(line)], (_line_text(line, names), None))[0])
+            if _nearest_region(line, names) == region:
+                texts.append(results.get(position[line], (_line_text(line, names), None))[0])
         _replace_text_equivs(region, names, "\n".join(texts), None)
 
 
