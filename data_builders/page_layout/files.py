@@ -30,6 +30,7 @@ class PageSource:
         if self._zip is None and not self.path.is_dir():
             raise FileNotFoundError(f"no such folder or ZIP archive: {self.path}")
         self._listings: dict[str, tuple[set[str], dict[str, str]]] = {}
+        self._zip_folders: dict[str, set[str]] | None = None
 
     def __enter__(self) -> "PageSource":
         return self
@@ -77,9 +78,12 @@ class PageSource:
     def _list_folder(self, folder: str) -> set[str]:
         """Names of the files directly in `folder` ("" = the root)."""
         if self._zip is not None:
-            prefix = f"{folder}/" if folder else ""
-            return {name[len(prefix):] for name in self._zip.namelist()
-                    if name.startswith(prefix) and "/" not in name[len(prefix):] and name != prefix}
+            if self._zip_folders is None:  # one pass over the archive's index for all folders
+                self._zip_folders = {}
+                for name in self.names():
+                    parent, file_name = posixpath.split(name)
+                    self._zip_folders.setdefault(parent, set()).add(file_name)
+            return self._zip_folders.get(folder, set())
         if not (self.path / folder).is_dir():
             return set()
         return {entry.name for entry in os.scandir(self.path / folder) if entry.is_file()}
