@@ -150,7 +150,7 @@ def _files_of_tree(path: Path, skip_invalid: bool) -> list[InputFile]:
             if not skip_invalid:
                 raise TranscriptionError(f"{message} (pass --skip_invalid to leave such files out)")
             print(f"skipped {message}", file=sys.stderr)
-        if pages:
+        if pages or unreadable:  # a page folder, even when every XML in it is broken
             return [InputFile(path, page.xml_name, page.format, _without_suffix(page.xml_name)) for page in pages]
         images = [name for name in names if name.lower().endswith(IMAGE_SUFFIXES)]
     if not images or not path.is_dir():
