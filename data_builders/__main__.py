@@ -15,7 +15,9 @@ COMMON_OPTIONS = ("raw", "out", "overwrite", "skip_invalid", "max_shard_mb", "pu
 
 def _add_common_arguments(parser: argparse.ArgumentParser, needs_raw: bool) -> None:
     if needs_raw:
-        parser.add_argument("--raw", type=Path, required=True, help="folder of the official download")
+        parser.add_argument(
+            "--raw", type=Path, required=True, help="folder of the official download (page_xml, alto: or a ZIP export)"
+        )
     parser.add_argument("--out", type=Path, required=True, help="output folder (Parquet shards + README.md)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT folder (atomically)")
     parser.add_argument(

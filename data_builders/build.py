@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import zipfile
 from pathlib import Path
 from types import ModuleType
 
@@ -22,6 +23,8 @@ BUILDERS = {
     "peter": "data_builders.peter",
     "hkr": "data_builders.hkr",
     "marking_csv": "data_builders.marking_csv",
+    "page_xml": "data_builders.page_xml",
+    "alto": "data_builders.alto",
 }
 
 
@@ -62,8 +65,11 @@ def build(
     if source.INFO.needs_raw:
         if raw_dir is None:
             raise InvalidInputError(f"the {name} builder needs --raw (the folder of the official download)")
-        if not Path(raw_dir).is_dir():
-            raise InvalidInputError(f"raw data folder not found: {raw_dir}")
+        if not (Path(raw_dir).is_dir() or (source.INFO.accepts_zip and zipfile.is_zipfile(raw_dir))):
+            kind = "folder or ZIP archive" if source.INFO.accepts_zip else "folder"
+            if Path(raw_dir).exists():
+                raise InvalidInputError(f"raw data {raw_dir} is not a {kind}")
+            raise InvalidInputError(f"raw data {kind} not found: {raw_dir}")
         raw_dir = Path(raw_dir)
         items = source.iter_records(raw_dir, **options)
     else:

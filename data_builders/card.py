@@ -114,6 +114,8 @@ def _build_section(report: "BuildReport", options: dict) -> list[str]:
         lines.append(f"- {problem}: {len(ids)} ({shown}{more})")
     for excluded in report.excluded:
         lines.append(f"\nLeft out, in no split: {excluded.count} ({excluded.reason})")
+    for note in report.notes:
+        lines.append(f"\nKept, changed: {note.count} ({note.reason})")
     return lines
 
 

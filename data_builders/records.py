@@ -40,7 +40,9 @@ class SourceInfo:
     license_terms: str | None = None  # for license "other": the terms in words (card body)
     language: tuple[str, ...] = ()
     metadata_columns: tuple[str, ...] = ()
+    metadata_features: dict = field(default_factory=dict)  # column -> datasets feature, for non-string columns
     needs_raw: bool = True
+    accepts_zip: bool = False  # RAW may be a ZIP archive as well as a folder
 
 
 @dataclass
@@ -71,7 +73,15 @@ class Excluded:
     reason: str
 
 
-SourceItem = Union[Record, Invalid, Excluded]
+@dataclass
+class Note:
+    """Something the build changed in samples it kept (e.g. clipped coordinates), reported in the card."""
+
+    count: int
+    reason: str
+
+
+SourceItem = Union[Record, Invalid, Excluded, Note]
 
 
 def stage_to_split(stage: str) -> str | None:

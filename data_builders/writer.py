@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from .card import write_card
 from .errors import InputError, OutputExistsError
-from .records import SPLITS, Excluded, InvalidInputError, Invalid, Record, SourceInfo, SourceItem
+from .records import SPLITS, Excluded, InvalidInputError, Invalid, Note, Record, SourceInfo, SourceItem
 
 DEFAULT_MAX_SHARD_MB = 256
 ROWS_PER_ROW_GROUP = 100  # small row groups keep streaming reads light
@@ -46,7 +46,7 @@ def dataset_features(info: SourceInfo) -> datasets.Features:
         "image": datasets.Image(),
         "text": datasets.Value("string"),
     }
-    columns.update({name: datasets.Value("string") for name in info.metadata_columns})
+    columns.update({name: info.metadata_features.get(name, datasets.Value("string")) for name in info.metadata_columns})
     return datasets.Features(columns)
 
 
@@ -71,6 +71,7 @@ class BuildReport:
     char_counts: dict[str, Counter] = field(default_factory=lambda: {split: Counter() for split in SPLITS})
     skipped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     excluded: list[Excluded] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
     num_shards: dict[str, int] = field(default_factory=dict)
     min_size: tuple[int, int] | None = None
     max_size: tuple[int, int] | None = None
@@ -180,6 +181,9 @@ def _consume(
         for item in items:
             if isinstance(item, Excluded):
                 report.excluded.append(item)
+                continue
+            if isinstance(item, Note):
+                report.notes.append(item)
                 continue
             if isinstance(item, Record):
                 problem, data, size = _validate(item, seen_ids)

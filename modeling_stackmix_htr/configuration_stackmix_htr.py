@@ -2,6 +2,8 @@
 
 from transformers import PretrainedConfig
 
+from .pipeline_stackmix_htr import task_is_registered
+
 # Presets: "paper" is the published architecture; "small" costs about what PyLaia's
 # default CRNN costs per line; "tiny" trains a step on CPU in milliseconds (tests).
 PRESETS = {
@@ -111,6 +113,13 @@ class StackMixHTRConfig(PretrainedConfig):
         self.ctc_loss_reduction = ctc_loss_reduction
         self.ctc_zero_infinity = ctc_zero_infinity
         self.pretrained_resnet34_path = pretrained_resnet34_path
+        # Saved folders carry `custom_pipelines` so that a process without this package builds the
+        # pipeline from the folder's code (trust_remote_code=True). Where the package is imported,
+        # its registered pipeline serves the folder, as the Auto classes prefer registered code;
+        # transformers would otherwise insist on the folder's copy and on trust_remote_code.
+        custom_pipelines = kwargs.pop("custom_pipelines", None)
+        if custom_pipelines and not task_is_registered():
+            kwargs["custom_pipelines"] = custom_pipelines
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 
     @property

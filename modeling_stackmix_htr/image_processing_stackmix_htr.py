@@ -129,12 +129,21 @@ class StackMixHTRImageProcessor(BaseImageProcessor):
         lines = []
         for index, image in enumerate(images):
             name = f"sample {sample_ids[index]!r}" if sample_ids is not None else f"image {index}"
-            line = self._load(image, name)
-            size = self.fit_size(line.width, line.height)
-            if size != line.size:
-                line = line.resize(size, resample=self.resample)
-            lines.append(np.asarray(line, dtype=np.uint8).reshape(line.height, line.width, self.num_channels))
+            lines.append(self.fit_line(image, name))
+        return self.pad_lines(lines, return_tensors=return_tensors)
 
+    def fit_line(self, image, name: str = "image 0") -> np.ndarray:
+        """One line loaded, converted to `num_channels` and scaled down to fit the canvas:
+        uint8 `(height, width, num_channels)`. `name` is how error messages call it."""
+        line = self._load(image, name)
+        size = self.fit_size(line.width, line.height)
+        if size != line.size:
+            line = line.resize(size, resample=self.resample)
+        return np.asarray(line, dtype=np.uint8).reshape(line.height, line.width, self.num_channels)
+
+    def pad_lines(self, lines: Sequence[np.ndarray], return_tensors: str | None = "pt") -> BatchFeature:
+        """Lines from `fit_line` -> one batch, as wide as its widest line rounded up to
+        `pad_to_multiple_of`, each line centred vertically at the left with its `pixel_mask`."""
         widest = max(line.shape[1] for line in lines)
         batch_width = -(-widest // self.pad_to_multiple_of) * self.pad_to_multiple_of
         pixel_values = np.zeros((len(lines), self.num_channels, self.image_height, batch_width), dtype=np.float32)

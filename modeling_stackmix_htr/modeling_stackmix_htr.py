@@ -11,6 +11,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_stackmix_htr import StackMixHTRConfig
+from .pipeline_stackmix_htr import custom_pipelines_entry
 
 
 @dataclass
@@ -254,11 +255,23 @@ class StackMixHTRForCTC(StackMixHTRPreTrainedModel):
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """`PreTrainedModel.save_pretrained`, with an `AutoModel` entry added to the config's `auto_map`
-        so `AutoModel.from_pretrained(folder, trust_remote_code=True)` finds this class too."""
+        so `AutoModel.from_pretrained(folder, trust_remote_code=True)` finds this class too, and the
+        "handwriting-recognition" pipeline in `custom_pipelines` (its code is copied beside the
+        weights), so `pipeline("handwriting-recognition", model=folder, trust_remote_code=True)`
+        works without the package."""
         auto_map = dict(getattr(self.config, "auto_map", None) or {})
         auto_map.setdefault("AutoModel", f"{Path(__file__).stem}.{type(self).__name__}")
         self.config.auto_map = auto_map
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        previous = getattr(self.config, "custom_pipelines", None)
+        self.config.custom_pipelines = custom_pipelines_entry()
+        try:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            # In memory the model keeps serving the installed pipeline (see StackMixHTRConfig).
+            if previous is None:
+                del self.config.custom_pipelines
+            else:
+                self.config.custom_pipelines = previous
 
     def forward(
         self,

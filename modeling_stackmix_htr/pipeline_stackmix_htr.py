@@ -1,12 +1,19 @@
-"""The "handwriting-recognition" pipeline: line image in, text and confidence out."""
+"""The "handwriting-recognition" pipeline: line images in, text and confidence out."""
 
 import itertools
+import os
+from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from transformers import AutoModelForCTC, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 TASK = "handwriting-recognition"
+# A list is recognised in windows of this many batches; each window is sorted by line width, so
+# a batch pads its lines to similar widths while memory stays bounded for long lists and streams.
+SORT_WINDOW_BATCHES = 32
 
 
 class HandwritingRecognitionPipeline(Pipeline):
@@ -14,7 +21,13 @@ class HandwritingRecognitionPipeline(Pipeline):
     Recognises the text of single text-line images with a CTC line recognizer.
 
     Inputs: a PIL image, a uint8 numpy array (H, W) or (H, W, C), an image file path,
-    or a list of these. Each line gives `{"text": str, "score": float}`.
+    or a list (or any other iterable: a generator, a dataset column) of these. One image
+    gives `{"text": str, "score": float}`, a list gives a list of them in the same order,
+    another iterable a generator of them.
+
+    With `batch_size=B` (at call or construction) lines are sorted by width within windows
+    of `SORT_WINDOW_BATCHES * B` lines and each batch of B runs as one padded forward pass;
+    the model masks the padding, so texts are the ones batch size 1 gives.
 
     `text` is the greedy CTC decoding after the processor's text rules. `score` is a
     confidence in [0, 1]: for each emitted character, the mean over the frames of its
@@ -24,8 +37,8 @@ class HandwritingRecognitionPipeline(Pipeline):
 
     Build it with `pipeline("handwriting-recognition", model=folder)` once
     `modeling_stackmix_htr` is imported, or, in a process without the package, from a
-    folder written by this pipeline's `save_pretrained` with
-    `pipeline(model=folder, trust_remote_code=True)`.
+    checkpoint folder (it carries this file) with
+    `pipeline("handwriting-recognition", model=folder_or_hub_id, trust_remote_code=True)`.
     """
 
     _load_processor = True
@@ -38,6 +51,36 @@ class HandwritingRecognitionPipeline(Pipeline):
             raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
         return {}, {}, {}
 
+    def __call__(self, inputs, batch_size=None, **kwargs):
+        if isinstance(inputs, (Image.Image, np.ndarray, str, os.PathLike)):
+            return super().__call__(inputs, **kwargs)
+        _, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
+        if batch_size is None:
+            batch_size = self._batch_size or 1
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        results = self._recognise(iter(inputs), batch_size, forward_params, postprocess_params)
+        return list(results) if isinstance(inputs, (list, tuple)) else results
+
+    def _recognise(self, images, batch_size: int, forward_params: dict, postprocess_params: dict):
+        """Results of an iterator of images, in its order: width-sorted windows, padded batches."""
+        image_processor = self.processor.image_processor
+        window_size = batch_size * SORT_WINDOW_BATCHES
+        for start in itertools.count(0, window_size):
+            window = list(itertools.islice(images, window_size))
+            if not window:
+                return
+            lines = [image_processor.fit_line(image, f"image {start + index}") for index, image in enumerate(window)]
+            order = sorted(range(len(lines)), key=lambda index: lines[index].shape[1])
+            results = [None] * len(lines)
+            for first in range(0, len(order), batch_size):
+                members = order[first : first + batch_size]
+                model_inputs = image_processor.pad_lines([lines[index] for index in members], return_tensors="pt")
+                outputs = self.forward(model_inputs, **forward_params)
+                for index, result in zip(members, self._decode(outputs, **postprocess_params)):
+                    results[index] = result
+            yield from results
+
     def preprocess(self, image):
         return self.processor(images=[image], return_tensors="pt")
 
@@ -46,11 +89,18 @@ class HandwritingRecognitionPipeline(Pipeline):
         return {"logits": outputs.logits, "output_lengths": outputs.output_lengths}
 
     def postprocess(self, model_outputs):
-        length = int(model_outputs["output_lengths"][0])
-        logits = model_outputs["logits"][0, :length].float()
+        return self._decode(model_outputs)[0]
+
+    def _decode(self, model_outputs) -> list[dict]:
+        """Text and score of every line of a forward pass's outputs."""
+        logits = model_outputs["logits"].float()
+        lengths = model_outputs["output_lengths"].tolist()
+        texts = self.processor.batch_decode(logits, output_lengths=model_outputs["output_lengths"])
         best_probability, best_id = torch.softmax(logits, dim=-1).max(dim=-1)
-        text = self.processor.batch_decode(best_id[None])[0]
-        return {"text": text, "score": self._score(best_id.tolist(), best_probability.tolist())}
+        return [
+            {"text": text, "score": self._score(best_id[row, :length].tolist(), best_probability[row, :length].tolist())}
+            for row, (text, length) in enumerate(zip(texts, lengths))
+        ]
 
     def _score(self, frame_ids: list[int], frame_probabilities: list[float]) -> float:
         blank = self.processor.tokenizer.pad_token_id
@@ -73,6 +123,18 @@ class HandwritingRecognitionPipeline(Pipeline):
         self.processor.save_pretrained(save_directory, **kwargs)
 
 
+def custom_pipelines_entry() -> dict:
+    """config.json's `custom_pipelines`: where `pipeline(TASK, model=folder, trust_remote_code=True)`
+    finds this class in a process that does not have the package."""
+    return {
+        TASK: {
+            "impl": f"{Path(__file__).stem}.{HandwritingRecognitionPipeline.__name__}",
+            "pt": [AutoModelForCTC.__name__],
+            "type": "image",
+        }
+    }
+
+
 def register_pipeline() -> None:
     """Register the task with transformers' pipeline registry (done on package import)."""
     PIPELINE_REGISTRY.register_pipeline(
@@ -80,4 +142,9 @@ def register_pipeline() -> None:
     )
 
 
-__all__ = ["HandwritingRecognitionPipeline", "register_pipeline", "TASK"]
+def task_is_registered() -> bool:
+    """Whether this process has the package's pipeline registered (the package was imported)."""
+    return TASK in PIPELINE_REGISTRY.supported_tasks
+
+
+__all__ = ["HandwritingRecognitionPipeline", "custom_pipelines_entry", "register_pipeline", "task_is_registered", "TASK"]

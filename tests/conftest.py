@@ -6,8 +6,11 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAINT_GALL_DIR = REPO_ROOT.parent / "shared" / "datasets" / "saintgalldb-v1.0"
-LATIN_CORPUS = REPO_ROOT.parent / "shared" / "corpora" / "latin_ecclesiastical.txt"
+# ../shared beside the checkout; STACKMIX_SHARED_DIR points elsewhere (e.g. from a git worktree).
+SHARED_DIR = Path(os.environ.get("STACKMIX_SHARED_DIR") or REPO_ROOT.parent / "shared")
+SAINT_GALL_DIR = SHARED_DIR / "datasets" / "saintgalldb-v1.0"
+LATIN_CORPUS = SHARED_DIR / "corpora" / "latin_ecclesiastical.txt"
+REAL_ALTO_DIR = SHARED_DIR / "datasets" / "lectaurep-alto-sample"
 
 
 def _require(path: Path) -> Path:
@@ -27,3 +30,21 @@ def saint_gall_dir() -> Path:
 @pytest.fixture(scope="session")
 def latin_corpus() -> Path:
     return _require(LATIN_CORPUS)
+
+
+@pytest.fixture(scope="session")
+def real_alto_dir() -> Path:
+    """Five LECTAUREP pages with eScriptorium ALTO v4 (CC BY 4.0; see its README.md)."""
+    return _require(REAL_ALTO_DIR)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Inference tests on one torch thread: on a busy 2-core machine, two threads of small
+    forward passes wait on each other far longer than they compute."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,7 +1,10 @@
+import json
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from recognizer_support import make_checkpoint
 from transformers import pipeline
 
 from modeling_stackmix_htr import (
@@ -10,6 +13,9 @@ from modeling_stackmix_htr import (
     StackMixHTRForCTC,
     StackMixHTRProcessor,
 )
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +102,76 @@ def test_real_saint_gall_line(recognizer, saint_gall_dir):
 def test_unknown_pipeline_arguments_are_rejected(recognizer):
     with pytest.raises(TypeError, match="unexpected arguments: beam_width"):
         recognizer(_line(8), beam_width=4)
+
+
+# ---------------------------------------------------------------- batching
+
+
+@pytest.fixture(scope="module")
+def scrambled_checkpoint(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("scrambled"))
+
+
+def _lines(widths) -> list[np.ndarray]:
+    return [_line(seed, width) for seed, width in enumerate(widths)]
+
+
+def test_batches_give_the_texts_of_batch_one(scrambled_checkpoint):
+    recognizer = pipeline("handwriting-recognition", model=str(scrambled_checkpoint))
+    lines = _lines([40, 250, 90, 200, 33, 120, 180, 64, 150])
+    one_by_one = [recognizer(line) for line in lines]
+    texts = [result["text"] for result in one_by_one]
+    assert len(set(texts)) >= 5  # different lines read differently: the comparison has substance
+    for batch_size in (1, 2, 4, 16):
+        batched = recognizer(lines, batch_size=batch_size)
+        assert [result["text"] for result in batched] == texts
+        np.testing.assert_allclose([r["score"] for r in batched], [r["score"] for r in one_by_one], atol=1e-5)
+    constructed = pipeline("handwriting-recognition", model=str(scrambled_checkpoint), batch_size=3)
+    assert [result["text"] for result in constructed(lines)] == texts
+
+
+def test_one_padded_forward_per_batch_of_width_sorted_lines(recognizer, monkeypatch):
+    batches = []
+    forward = recognizer._forward
+
+    def recording_forward(model_inputs):
+        batches.append(model_inputs["pixel_mask"].sum(dim=-1).tolist())
+        return forward(model_inputs)
+
+    monkeypatch.setattr(recognizer, "_forward", recording_forward)
+    results = recognizer(_lines([200, 40, 160, 80, 120, 240, 60]), batch_size=3)
+    assert len(results) == 7
+    assert [len(widths) for widths in batches] == [3, 3, 1]
+    assert [width for widths in batches for width in widths] == [40, 60, 80, 120, 160, 200, 240]
+
+
+def test_empty_lists_and_streams(recognizer):
+    assert recognizer([]) == []
+    assert recognizer([], batch_size=4) == []
+    lines = _lines([50, 120, 70])
+    stream = recognizer((line for line in lines), batch_size=2)
+    assert not isinstance(stream, list)
+    assert list(stream) == recognizer(lines)
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        recognizer(lines, batch_size=0)
+
+
+def test_a_bad_image_in_a_batch_is_named(recognizer, tmp_path):
+    with pytest.raises(FileNotFoundError, match="image 2: image file not found"):
+        recognizer([_line(1), _line(2), str(tmp_path / "missing.png")], batch_size=2)
+
+
+def test_checkpoint_folders_carry_the_pipeline(checkpoint, recognizer):
+    config = json.loads((checkpoint / "config.json").read_text())
+    assert config["custom_pipelines"] == {
+        "handwriting-recognition": {
+            "impl": "pipeline_stackmix_htr.HandwritingRecognitionPipeline",
+            "pt": ["AutoModelForCTC"],
+            "type": "image",
+        }
+    }
+    assert (checkpoint / "pipeline_stackmix_htr.py").is_file()
+    # Where the package is imported, its own pipeline serves the folder (no trust_remote_code needed),
+    # and the loaded model does not ask for the folder's copy of the code.
+    assert type(recognizer) is HandwritingRecognitionPipeline
+    assert getattr(recognizer.model.config, "custom_pipelines", None) is None

@@ -9,6 +9,7 @@ import textwrap
 import numpy as np
 import torch
 from PIL import Image
+from recognizer_support import scramble
 from transformers import pipeline
 
 from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRProcessor
@@ -61,6 +62,13 @@ CHILD = textwrap.dedent(
     results = recognizer(expected["images"])
     assert [r["text"] for r in results] == [r["text"] for r in expected["pipeline"]]
     np.testing.assert_allclose([r["score"] for r in results], [r["score"] for r in expected["pipeline"]], atol=1e-6)
+
+    # A checkpoint folder as training writes it (the model's save_pretrained) serves the pipeline too.
+    recognizer = pipeline("handwriting-recognition", model=model_dir, trust_remote_code=True)
+    assert type(recognizer).__module__.startswith("transformers_modules."), type(recognizer).__module__
+    batched = recognizer(expected["images"] * 2, batch_size=3)
+    assert [r["text"] for r in batched] == [r["text"] for r in expected["pipeline"]] * 2
+    assert recognizer([]) == []
     assert not any(name.split(".")[0] == "modeling_stackmix_htr" for name in sys.modules)
     print("remote code OK")
     """
@@ -71,7 +79,7 @@ def test_saved_folder_loads_with_trust_remote_code_without_the_package(tmp_path)
     texts = ["Abc , de", "ed cba"]
     processor = StackMixHTRProcessor.from_texts(texts, text_rules="bentham", image_height=32, max_width=256)
     torch.manual_seed(0)
-    model = StackMixHTRForCTC(StackMixHTRConfig.from_preset("tiny", vocab_size=processor.vocab_size)).eval()
+    model = scramble(StackMixHTRForCTC(StackMixHTRConfig.from_preset("tiny", vocab_size=processor.vocab_size)))
     model_dir, pipeline_dir, work = tmp_path / "model", tmp_path / "pipeline", tmp_path / "work"
     work.mkdir()
     model.save_pretrained(model_dir)
@@ -102,6 +110,7 @@ def test_saved_folder_loads_with_trust_remote_code_without_the_package(tmp_path)
         "decoded": processor.batch_decode(output.logits, output_lengths=output.output_lengths),
         "pipeline": recognizer(images),
     }
+    assert len({result["text"] for result in expected["pipeline"]}) == 2  # the two lines read differently
     (work / "expected.json").write_text(json.dumps(expected))
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}

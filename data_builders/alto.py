@@ -1,0 +1,28 @@
+"""Page images with ALTO line ground truth (eScriptorium, kraken; ALTO versions 2 to 4, pixel units).
+
+RAW is the export folder or ZIP: page images with their XML beside them or in an `alto/`
+subfolder. See `data_builders.page_lines` for splits, columns and bad input.
+
+    python -m data_builders alto --raw escriptorium_export.zip --out data/mine --split 0.8,0.1,0.1 --seed 0
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from .page_lines import add_page_arguments, iter_page_records, page_source_info, with_text_rules
+from .records import SourceInfo, SourceItem
+
+INFO = page_source_info("alto", "alto")
+
+
+def source_info(raw_dir: Path, text_rules: str = "none", **_) -> SourceInfo:
+    return with_text_rules(INFO, text_rules)
+
+
+def iter_records(raw_dir: Path, text_rules: str = "none", **options) -> Iterator[SourceItem]:
+    return iter_page_records(raw_dir, "alto", **options)
+
+
+add_arguments = add_page_arguments

@@ -1,0 +1,408 @@
+"""Transcribe line images, or whole pages with their PAGE-XML or ALTO layout, with a checkpoint.
+
+    python transcribe.py --model outputs/sg/best_cer --input export/ --output_dir transcribed/
+    python transcribe.py --model user/model --input lines/ --output_dir out/ --format jsonl
+    # many pages: the input files are shared out across processes (GPUs, or CPU processes)
+    accelerate launch --num_processes 4 transcribe.py --model ... --input ... --output_dir ...
+
+Inputs (`--input`, any number of them):
+    a folder or ZIP export holding PAGE-XML or ALTO files: pages (images beside the XML or in
+        page/ or alto/ subfolders, found as the page_xml and alto dataset builders find them);
+    a folder without such XML: every image in it (and below) is a line image;
+    an XML file: one page; an image file: one line image.
+
+Outputs, one per input file, under --output_dir at the input's path relative to its folder
+(a file given by itself: its name):
+    pages, --format page or alto (default: the page's own format): the XML with every line's
+        recognised text and confidence (PAGE: the line's TextEquiv with `conf`; ALTO: one String
+        with CONTENT and WC) and everything else kept. In the other format: a new file with the
+        page's regions, lines, polygons, baselines, reading order and recognised texts.
+    pages, --format txt: the texts in reading order, one line per row; --format jsonl: one JSON
+        object per line (line_id, region_id, reading_order, text, score).
+    line images, --format txt (default): the text; --format jsonl: {"image", "text", "score"}.
+
+Lines are cut out by their polygons as the builders cut them, then sorted by width within
+windows and recognised in padded batches (the "handwriting-recognition" pipeline, which decodes
+with the processor's batch_decode). Inputs are never modified. Each output is written atomically
+once its file is done and a rerun skips files whose output exists (--overwrite redoes them), so an
+interrupted run resumes where it stopped. Under `accelerate launch`, process r of N takes every
+N-th input file of the sorted list: no file is read twice, and the outputs are those one process
+writes. On a CPU-only machine, launch with `--multi_gpu` and ACCELERATE_USE_CPU=1 (a plain
+`--cpu --num_processes N` starts one process).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object, parse_flag_from_env
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+from transformers import pipeline
+
+from data_builders.page_layout import (
+    FORMAT_NAMES,
+    IMAGE_SUFFIXES,
+    PageError,
+    PageFile,
+    PageLayout,
+    PageSource,
+    convert,
+    cut_lines,
+    find_pages,
+    load_page,
+    write_recognised,
+)
+from data_builders.page_layout.files import XML_FOLDERS
+from data_builders.page_layout.formats import sniff_format
+from data_builders.writer import write_file_atomic
+from eval import EvaluationError, load_checkpoint
+from modeling_stackmix_htr.pipeline_stackmix_htr import SORT_WINDOW_BATCHES, TASK
+
+OUTPUT_FORMATS = ("page", "alto", "txt", "jsonl")
+
+
+class TranscriptionError(Exception):
+    """An input that cannot be transcribed; the message names it and says why."""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Transcribe line images, or pages with PAGE-XML or ALTO layouts, with a StackMix-HTR checkpoint.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, help="checkpoint folder (save_pretrained output) or Hub model id")
+    parser.add_argument("--input", nargs="+", required=True, help="folders, ZIP exports, XML files or line images")
+    parser.add_argument("--output_dir", required=True, help="where the transcriptions go")
+    parser.add_argument(
+        "--format", choices=OUTPUT_FORMATS, default=None,
+        help="output format (default: pages in their own XML format, line images as txt)",
+    )
+    parser.add_argument("--batch_size", type=int, default=16, help="lines per forward pass")
+    parser.add_argument("--num_workers", type=int, default=0, help="processes that read pages and cut lines")
+    parser.add_argument("--device", default=None, help="torch device (default: this process's accelerate device)")
+    parser.add_argument("--overwrite", action="store_true", help="transcribe again files whose output exists")
+    parser.add_argument(
+        "--skip_invalid", action="store_true",
+        help="report unusable files (malformed XML, missing image, ...) and go on instead of stopping",
+    )
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error("--batch_size must be at least 1")
+    if args.num_workers < 0:
+        parser.error("--num_workers must not be negative")
+    return args
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One page (an XML file) or one line image, inside `root` (a folder or a ZIP archive)."""
+
+    root: Path
+    name: str  # path inside root
+    layout_format: str | None  # "page" or "alto" for pages, None for line images
+    output_name: str  # path under --output_dir, without suffix
+
+    @property
+    def is_page(self) -> bool:
+        return self.layout_format is not None
+
+    @property
+    def label(self) -> str:
+        return str(self.root / self.name) if self.root.is_dir() else f"{self.root}:{self.name}"
+
+    def output_suffix(self, output_format: str | None) -> str:
+        kind = output_format or ("xml" if self.is_page else "txt")
+        return ".xml" if kind in ("page", "alto", "xml") else f".{kind}"
+
+
+def _without_suffix(name: str) -> str:
+    return os.path.splitext(name)[0]
+
+
+def _page_root(xml_file: Path) -> Path:
+    """The folder a lone XML file's image is looked up from: above a page/alto folder."""
+    folder = xml_file.parent
+    return folder.parent if folder.name.lower() in XML_FOLDERS else folder
+
+
+def _files_of_tree(path: Path, skip_invalid: bool) -> list[InputFile]:
+    try:
+        source = PageSource(path)
+    except zipfile.BadZipFile as error:
+        raise TranscriptionError(f"{path}: not a readable ZIP archive ({error})") from error
+    with source:
+        names = source.names()
+        pages, _, unreadable = find_pages(source, names)
+        for name, error in unreadable:
+            message = f"{source.label(name)}: {error}"
+            if not skip_invalid:
+                raise TranscriptionError(f"{message} (pass --skip_invalid to leave such files out)")
+            print(f"skipped {message}", file=sys.stderr)
+        if pages or unreadable:  # a page folder, even when every XML in it is broken
+            return [InputFile(path, page.xml_name, page.format, _without_suffix(page.xml_name)) for page in pages]
+        images = [name for name in names if name.lower().endswith(IMAGE_SUFFIXES)]
+    if not images or not path.is_dir():
+        raise TranscriptionError(f"{path}: no PAGE-XML, ALTO or image files in it")
+    return [InputFile(path, name, None, _without_suffix(name)) for name in images]
+
+
+def find_input_files(inputs: list[str], skip_invalid: bool) -> list[InputFile]:
+    """Every page and line image of the inputs, in a fixed order (every process sees the same)."""
+    files = []
+    for given in inputs:
+        path = Path(given)
+        if not path.exists():
+            raise TranscriptionError(f"input not found: {given}")
+        if path.is_dir() or (path.suffix.lower() == ".zip" and path.is_file()):
+            files += _files_of_tree(path, skip_invalid)
+        elif path.suffix.lower() == ".xml":
+            try:
+                with open(path, "rb") as handle:
+                    layout_format = sniff_format(handle)
+            except PageError as error:
+                raise TranscriptionError(f"{path}: {error}") from error
+            if layout_format is None:
+                raise TranscriptionError(f"{path}: not a PAGE-XML or ALTO file")
+            root = _page_root(path)
+            files.append(InputFile(root, path.relative_to(root).as_posix(), layout_format, path.stem))
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            files.append(InputFile(path.parent, path.name, None, path.stem))
+        else:
+            raise TranscriptionError(f"{path}: not a folder, ZIP archive, XML file or image ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def output_paths(files: list[InputFile], output_dir: Path, output_format: str | None) -> list[Path]:
+    """Where each file's transcription goes; two inputs with one output, or an output that would
+    replace an input, are errors."""
+    if output_format in ("page", "alto") and not all(file.is_page for file in files):
+        raise TranscriptionError(f"--format {output_format} needs pages; line images give txt or jsonl")
+    paths, claimed = [], {}
+    for file in files:
+        path = output_dir / (file.output_name + file.output_suffix(output_format))
+        other = claimed.setdefault(path, file)
+        if other is not file:
+            raise TranscriptionError(
+                f"{file.label} and {other.label} would both be written to {path}; transcribe them separately"
+            )
+        if file.root.is_dir() and path.resolve() == (file.root / file.name).resolve():
+            raise TranscriptionError(f"{path} would replace the input {file.label}; choose another --output_dir")
+        paths.append(path)
+    return paths
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@dataclass
+class ReadFile:
+    """An input file ready for recognition: its lines fitted to the model, or why it is unusable."""
+
+    file: InputFile
+    lines: list[np.ndarray] = field(default_factory=list)
+    line_indices: list[int] = field(default_factory=list)  # page lines in document order
+    xml: bytes = b""
+    layout: PageLayout | None = None
+    lines_not_cut: int = 0
+    problem: str | None = None
+
+
+class InputFiles(Dataset):
+    """Reads input files (in DataLoader workers when there are some): pages are decoded and their
+    lines cut out and fitted, line images fitted."""
+
+    def __init__(self, files: list[InputFile], image_processor):
+        self.files, self.image_processor = files, image_processor
+        self._sources: dict[Path, PageSource] = {}
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _source(self, root: Path) -> PageSource:
+        if self._pid != os.getpid():  # a forked worker must not share its parent's open archives
+            self._sources, self._pid = {}, os.getpid()
+        if root not in self._sources:
+            self._sources[root] = PageSource(root)
+        return self._sources[root]
+
+    def __getitem__(self, position: int) -> ReadFile:
+        file = self.files[position]
+        if not file.is_page:
+            try:
+                return ReadFile(file, [self.image_processor.fit_line(str(file.root / file.name), file.name)], [0])
+            except (OSError, ValueError, TypeError) as error:
+                return ReadFile(file, problem=str(error))
+        try:
+            page = load_page(self._source(file.root), PageFile(file.name, file.layout_format))
+        except (PageError, OSError) as error:
+            return ReadFile(file, problem=f"{file.label}: {error}")
+        read = ReadFile(file, xml=page.xml, layout=page.layout)
+        for cut in cut_lines(page):
+            if cut.pixels is None:
+                read.lines_not_cut += 1
+                continue
+            read.lines.append(self.image_processor.fit_line(cut.pixels, f"{file.label} line {cut.layout.line_id}"))
+            read.line_indices.append(cut.layout.index)
+        return read
+
+
+def _one(items: ReadFile) -> ReadFile:
+    return items
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def page_output(read: ReadFile, results: dict[int, tuple[str, float]], output_format: str | None) -> bytes:
+    if output_format in (None, read.file.layout_format):
+        return write_recognised(read.xml, results)
+    if output_format in FORMAT_NAMES:
+        return convert(read.layout, results, output_format)
+    ordered = sorted((line for line in read.layout.lines if line.index in results), key=lambda line: line.reading_order)
+    if output_format == "txt":
+        return "".join(results[line.index][0] + "\n" for line in ordered).encode("utf-8")
+    rows = (
+        {
+            "line_id": line.line_id,
+            "region_id": line.region_id,
+            "reading_order": line.reading_order,
+            "text": results[line.index][0],
+            "score": round(results[line.index][1], 6),
+        }
+        for line in ordered
+    )
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+
+
+def line_image_output(read: ReadFile, text: str, score: float, output_format: str | None) -> bytes:
+    if output_format == "jsonl":
+        row = {"image": read.file.name, "text": text, "score": round(score, 6)}
+        return (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+    return (text + "\n").encode("utf-8")
+
+
+# ----------------------------------------------------------------------------- main
+
+
+@dataclass
+class Counts:
+    pages: int = 0
+    line_images: int = 0
+    lines: int = 0
+    lines_not_cut: int = 0
+    skipped_done: int = 0
+    skipped_invalid: int = 0
+    seconds: float = 0.0
+
+
+def recognise(recognizer, lines: list[np.ndarray], batch_size: int) -> list[tuple[str, float]]:
+    """(text, confidence) of every line: the one place lines meet the model and the decoder."""
+    return [(result["text"], result["score"]) for result in recognizer(lines, batch_size=batch_size)]
+
+
+def transcribe_files(recognizer, reads, output_of: dict[InputFile, Path], args, counts: Counts, bar) -> None:
+    """Recognise the lines of the read files in windows of width-sorted batches; write each file's
+    output as soon as its window is done."""
+    window, window_lines = [], 0
+    window_size = args.batch_size * SORT_WINDOW_BATCHES
+
+    def flush():
+        nonlocal window, window_lines
+        results = recognise(recognizer, [line for read in window for line in read.lines], args.batch_size)
+        position = 0
+        for read in window:
+            mine = results[position : position + len(read.lines)]
+            position += len(read.lines)
+            if read.file.is_page:
+                data = page_output(read, dict(zip(read.line_indices, mine)), args.format)
+                counts.pages += 1
+            else:
+                data = line_image_output(read, *mine[0], args.format)
+                counts.line_images += 1
+            write_file_atomic(output_of[read.file], data)
+            counts.lines += len(read.lines)
+            counts.lines_not_cut += read.lines_not_cut
+            bar.update(1)
+        bar.set_postfix(lines_per_s=f"{counts.lines / max(time.perf_counter() - started, 1e-9):.1f}")
+        window, window_lines = [], 0
+
+    started = time.perf_counter()
+    for read in reads:
+        if read.problem is not None:
+            if not args.skip_invalid:
+                raise TranscriptionError(f"{read.problem} (pass --skip_invalid to leave such files out)")
+            print(f"skipped {read.problem}", file=sys.stderr)
+            counts.skipped_invalid += 1
+            bar.update(1)
+            continue
+        window.append(read)
+        window_lines += len(read.lines)
+        if window_lines >= window_size:
+            flush()
+    if window:
+        flush()
+
+
+def main(argv=None) -> Counts:
+    args = parse_args(argv)
+    # CPU processes when asked (--device cpu, ACCELERATE_USE_CPU=1) or when there is no GPU: a
+    # launcher's processes then share the pages over gloo.
+    use_cpu = args.device == "cpu" or parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available()
+    state = PartialState(cpu=use_cpu)
+    device = torch.device(args.device) if args.device else state.device
+    output_dir = Path(args.output_dir)
+    files = find_input_files(args.input, args.skip_invalid)
+    paths = output_paths(files, output_dir, args.format)
+    # Shared out before skipping finished files, so a resumed run gives each process the same files.
+    mine = list(zip(files, paths))[state.process_index :: state.num_processes]
+    todo = [(file, path) for file, path in mine if args.overwrite or not path.exists()]
+    counts = Counts(skipped_done=len(mine) - len(todo))
+
+    checkpoint = load_checkpoint(args.model, Path(args.model).name)
+    recognizer = pipeline(TASK, model=checkpoint.model, processor=checkpoint.processor, device=device)
+    output_of = dict(todo)
+    reads = DataLoader(
+        InputFiles([file for file, _ in todo], checkpoint.processor.image_processor),
+        batch_size=None,
+        num_workers=args.num_workers,
+        collate_fn=_one,
+    )
+    started = time.perf_counter()
+    with tqdm(total=len(todo), unit=" files", desc="transcribing", disable=not state.is_local_main_process) as bar:
+        transcribe_files(recognizer, reads, output_of, args, counts, bar)
+    counts.seconds = time.perf_counter() - started
+
+    every = gather_object([counts])
+    if state.is_main_process:
+        total = Counts(**{key: sum(getattr(part, key) for part in every) for key in vars(counts) if key != "seconds"})
+        total.seconds = max(part.seconds for part in every)
+        rate = total.lines / total.seconds if total.seconds > 0 else 0.0
+        print(
+            f"transcribed {total.lines} lines ({total.pages} pages, {total.line_images} line images) in "
+            f"{total.seconds:.1f} s: {rate:.1f} lines/s with {state.num_processes} process(es) on {device.type}; "
+            f"{total.skipped_done} file(s) already done, {total.skipped_invalid} unusable, "
+            f"{total.lines_not_cut} line(s) without a usable polygon; wrote {output_dir}"
+        )
+        return total
+    return counts
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (TranscriptionError, EvaluationError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
