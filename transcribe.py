@@ -48,6 +48,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import pipeline
 
+from data_builders.errors import InputError, run_command
 from data_builders.page_layout import (
     FORMAT_NAMES,
     IMAGE_SUFFIXES,
@@ -64,13 +65,13 @@ from data_builders.page_layout import (
 from data_builders.page_layout.files import XML_FOLDERS
 from data_builders.page_layout.formats import sniff_format
 from data_builders.writer import write_file_atomic
-from eval import EvaluationError, load_checkpoint
+from eval import load_checkpoint
 from modeling_stackmix_htr.pipeline_stackmix_htr import SORT_WINDOW_BATCHES, TASK
 
 OUTPUT_FORMATS = ("page", "alto", "txt", "jsonl")
 
 
-class TranscriptionError(Exception):
+class TranscriptionError(InputError):
     """An input that cannot be transcribed; the message names it and says why."""
 
 
@@ -401,8 +402,4 @@ def main(argv=None) -> Counts:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (TranscriptionError, EvaluationError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(run_command(main))

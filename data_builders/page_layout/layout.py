@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from data_builders.errors import InputError
+
 Points = list[tuple[float, float]]
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
-class PageError(ValueError):
+class PageError(InputError, ValueError):
     """A page file that cannot be used; `problem` is a short label that groups pages in reports."""
 
     def __init__(self, problem: str, detail: str = ""):
