@@ -16,8 +16,11 @@ class HandwritingRecognitionPipeline(Pipeline):
     Inputs: a PIL image, a uint8 numpy array (H, W) or (H, W, C), an image file path,
     or a list of these. Each line gives `{"text": str, "score": float}`.
 
-    `text` is the greedy CTC decoding after the processor's text rules. `score` is a
-    confidence in [0, 1]: for each emitted character, the mean over the frames of its
+    `text` is the CTC decoding after the processor's text rules: the processor's own decoder
+    (greedy, or beam search once a language model was tuned into the checkpoint), or the
+    call's `decoder="greedy"|"beam"`, `beam_width`, `alpha` (language-model weight) and `beta`
+    (word bonus), which go to the processor's `batch_decode`. `score` is a confidence in
+    [0, 1] of the greedy path: for each emitted character, the mean over the frames of its
     run of the highest class probability, averaged over the characters. A line decoded
     as empty scores the mean highest probability over its frames instead (how sure the
     model is that nothing is written), so an empty result is not automatically certain.
@@ -33,10 +36,11 @@ class HandwritingRecognitionPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = False
 
-    def _sanitize_parameters(self, **kwargs):
+    def _sanitize_parameters(self, decoder=None, beam_width=None, alpha=None, beta=None, **kwargs):
         if kwargs:
             raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
-        return {}, {}, {}
+        decoding = {"decoder": decoder, "beam_width": beam_width, "alpha": alpha, "beta": beta}
+        return {}, {}, {"decoding": {name: value for name, value in decoding.items() if value is not None}}
 
     def preprocess(self, image):
         return self.processor(images=[image], return_tensors="pt")
@@ -45,11 +49,11 @@ class HandwritingRecognitionPipeline(Pipeline):
         outputs = self.model(pixel_values=model_inputs["pixel_values"], pixel_mask=model_inputs["pixel_mask"])
         return {"logits": outputs.logits, "output_lengths": outputs.output_lengths}
 
-    def postprocess(self, model_outputs):
+    def postprocess(self, model_outputs, decoding=None):
         length = int(model_outputs["output_lengths"][0])
         logits = model_outputs["logits"][0, :length].float()
         best_probability, best_id = torch.softmax(logits, dim=-1).max(dim=-1)
-        text = self.processor.batch_decode(best_id[None])[0]
+        text = self.processor.batch_decode(logits[None], **(decoding or {}))[0]
         return {"text": text, "score": self._score(best_id.tolist(), best_probability.tolist())}
 
     def _score(self, frame_ids: list[int], frame_probabilities: list[float]) -> float:
