@@ -1,7 +1,6 @@
 """Word n-gram language models: the ARPA writer, beam search with and without a model, the build command."""
 
 import json
-import math
 import os
 import stat
 import subprocess
@@ -13,6 +12,7 @@ import kenlm
 import numpy as np
 import pytest
 
+from lm_fixtures import write_language_model
 from modeling_stackmix_htr import StackMixHTRProcessor
 from modeling_stackmix_htr.ctc_beam_search import LanguageModelSettings
 from modeling_stackmix_htr.kneser_ney import FALLBACK_DISCOUNTS, KneserNeyModel, discounts_from_counts_of_counts
@@ -20,19 +20,6 @@ from modeling_stackmix_htr.lm import main as lm_main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["deus et homo", "dcus"]
-
-
-def write_language_model(folder: Path, sentences: list[str], order: int = 2, **settings) -> Path:
-    """A language_model/ folder in pyctcdecode's layout from `sentences`."""
-    folder.mkdir(parents=True)
-    model = KneserNeyModel(order)
-    for sentence in sentences:
-        model.add_sentence(sentence.split())
-    with open(folder / f"{order}gram.arpa", "w", encoding="utf-8") as handle:
-        model.write_arpa(handle)
-    (folder / "unigrams.txt").write_text("".join(f"{word}\n" for word in model.words), encoding="utf-8")
-    (folder / "attrs.json").write_text(LanguageModelSettings(**settings).to_json(), encoding="utf-8")
-    return folder
 
 
 def peaked_logits(processor, frames: list[str], rng, confidence: float = 9.0) -> np.ndarray:
