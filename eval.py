@@ -86,8 +86,8 @@ MODEL_INDEX_METRICS = {
     "acc_asr": ("accuracy", True),
 }
 STD_DDOF = 0
-LM_WEIGHT_GRID = (0.25, 0.5, 0.75, 1.0, 1.5)
-WORD_BONUS_GRID = (0.0, 1.0, 2.0, 3.0)
+LM_WEIGHT_GRID = (0.1, 0.25, 0.5, 0.75, 1.0)
+WORD_BONUS_GRID = (0.0, 1.5, 3.0, 4.5, 6.0)
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 

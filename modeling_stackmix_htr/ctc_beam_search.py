@@ -36,7 +36,6 @@ LN_10 = math.log(10.0)
 TOKEN_MIN_LOGP = -5.0  # classes below this log-probability in a frame are not expanded (unless the frame's best)
 BEAM_PRUNE_LOGP = -10.0  # beams this far below the best one are dropped
 LM_EXTRA_HINT = "install the language-model extra: pip install 'stackmix-htr[lm]' (or pip install kenlm)"
-_NEG_INF = float("-inf")
 
 
 def import_kenlm():
@@ -150,6 +149,7 @@ class _LanguageModelScorer:
         self.unknown_penalty = settings.unk_score_offset * self.weight
         # prefix -> (score of its completed words, LM state after them, the word being spelled)
         self.cache = {"": (0.0, language_model.start_state(settings.score_boundary), "")}
+        self.scores = {"": 0.0}  # prefix -> score (beams are ranked every frame; most prefixes recur)
 
     def _word(self, state, word: str):
         log10_probability, next_state = self.lm.log10_score(state, word)
@@ -174,10 +174,13 @@ class _LanguageModelScorer:
         return entry
 
     def score(self, prefix: str) -> float:
-        completed, _, partial = self._entry(prefix)
-        if partial and partial not in self.lm.word_prefixes:
-            completed += self.unknown_penalty
-        return completed
+        score = self.scores.get(prefix)
+        if score is None:
+            score, _, partial = self._entry(prefix)
+            if partial and partial not in self.lm.word_prefixes:
+                score += self.unknown_penalty
+            self.scores[prefix] = score
+        return score
 
     def final_score(self, prefix: str) -> float:
         completed, state, partial = self._entry(prefix)
@@ -189,12 +192,18 @@ class _LanguageModelScorer:
         return completed
 
 
-def _log_add(a: float, b: float) -> float:
-    if a < b:
-        a, b = b, a
-    if b == _NEG_INF:
-        return a
-    return a + math.log1p(math.exp(b - a))
+def _frame_candidates(log_probs: np.ndarray, labels: Sequence[str], blank: int) -> list[list[tuple[str, float]]]:
+    """Per frame, (character, probability) of the classes worth expanding: those at or above
+    TOKEN_MIN_LOGP and the frame's best class, the blank excepted."""
+    keep = log_probs >= TOKEN_MIN_LOGP
+    keep[np.arange(len(log_probs)), log_probs.argmax(axis=1)] = True
+    keep[:, blank] = False
+    rows, columns = np.nonzero(keep)
+    probabilities = np.exp(log_probs[rows, columns]).tolist()
+    candidates: list[list[tuple[str, float]]] = [[] for _ in range(len(log_probs))]
+    for row, column, probability in zip(rows.tolist(), columns.tolist(), probabilities):
+        candidates[row].append((labels[column], probability))
+    return candidates
 
 
 def ctc_beam_search(
@@ -208,48 +217,66 @@ def ctc_beam_search(
 
     `labels[i]` is class i's character ("" for the blank). Each prefix keeps the probability of
     its paths ending in a blank and in a character, so a repeated character is emitted twice only
-    across a blank. Beams rank by that probability plus the language-model score when a model
-    is given (`settings` then holds its weights).
+    across a blank. Beams rank by that probability (in log space) plus the language-model score
+    when a model is given (`settings` then holds its weights). Probabilities are rescaled every
+    frame so that the best beam has 1: they cannot underflow, and ratios are all ranking needs.
     """
     if beam_width < 1:
         raise ValueError(f"beam_width must be at least 1, got {beam_width}")
+    log_probs = np.asarray(log_probs, dtype=np.float64)
     blank = labels.index("")
     scorer = None if language_model is None else _LanguageModelScorer(language_model, settings or LanguageModelSettings())
-    beams = {"": (0.0, _NEG_INF)}  # prefix -> (log p ending in blank, log p ending in a character)
-    for frame in np.asarray(log_probs, dtype=np.float64):
-        candidates = set(np.flatnonzero(frame >= TOKEN_MIN_LOGP).tolist())
-        candidates.add(int(frame.argmax()))
-        candidates.discard(blank)
-        blank_logp = float(frame[blank])
-        if not candidates:  # only the blank: every beam moves by the same amount, the ranking stays
-            beams = {prefix: (_log_add(*probabilities) + blank_logp, _NEG_INF) for prefix, probabilities in beams.items()}
+    prune_ratio = math.exp(BEAM_PRUNE_LOGP)
+    blank_probabilities = np.exp(log_probs[:, blank]).tolist()
+    beams = {"": [1.0, 0.0]}  # prefix -> [p of its paths ending in a blank, p of those ending in a character]
+    for expansions, blank_probability in zip(_frame_candidates(log_probs, labels, blank), blank_probabilities):
+        if not expansions:  # only the blank: every beam scales alike, the ranking stays
+            for probabilities in beams.values():
+                probabilities[0] = (probabilities[0] + probabilities[1]) * blank_probability
+                probabilities[1] = 0.0
+            best = max(ends_blank for ends_blank, _ in beams.values())
+            for probabilities in beams.values():
+                probabilities[0] /= best
             continue
-        expansions = [(labels[index], float(frame[index])) for index in candidates]
         grown: dict[str, list[float]] = {}
         for prefix, (ends_blank, ends_char) in beams.items():
-            total = _log_add(ends_blank, ends_char)
-            entry = grown.setdefault(prefix, [_NEG_INF, _NEG_INF])
-            entry[0] = _log_add(entry[0], total + blank_logp)
+            total = ends_blank + ends_char
+            entry = grown.get(prefix)
+            if entry is None:
+                entry = grown[prefix] = [0.0, 0.0]
+            entry[0] += total * blank_probability
             last = prefix[-1:]
-            for char, logp in expansions:
+            for char, probability in expansions:
                 if char == last:
-                    entry[1] = _log_add(entry[1], ends_char + logp)  # the repeat merges into the same character
+                    entry[1] += ends_char * probability  # the repeat merges into the same character
                     source = ends_blank  # a new character only after a blank
                 else:
                     source = total
-                if source != _NEG_INF:
-                    extended = grown.setdefault(prefix + char, [_NEG_INF, _NEG_INF])
-                    extended[1] = _log_add(extended[1], source + logp)
-        ranked = [
-            (_log_add(*probabilities) + (scorer.score(prefix) if scorer else 0.0), prefix)
-            for prefix, probabilities in grown.items()
-        ]
-        best = max(score for score, _ in ranked)
-        kept = heapq.nlargest(beam_width, (item for item in ranked if item[0] >= best + BEAM_PRUNE_LOGP))
-        beams = {prefix: tuple(grown[prefix]) for _, prefix in kept}
+                if source:
+                    extended = prefix + char
+                    target = grown.get(extended)
+                    if target is None:
+                        target = grown[extended] = [0.0, 0.0]
+                    target[1] += source * probability
+        if scorer is None:
+            ranked = [(ends_blank + ends_char, prefix) for prefix, (ends_blank, ends_char) in grown.items()]
+            threshold = max(ranked)[0] * prune_ratio
+        else:
+            ranked = [
+                (math.log(ends_blank + ends_char) + scorer.score(prefix), prefix)
+                for prefix, (ends_blank, ends_char) in grown.items()
+                if ends_blank + ends_char > 0
+            ]
+            threshold = max(ranked)[0] + BEAM_PRUNE_LOGP
+        kept = heapq.nlargest(beam_width, (item for item in ranked if item[0] >= threshold))
+        beams = {prefix: grown[prefix] for _, prefix in kept}
+        scale = max(ends_blank + ends_char for ends_blank, ends_char in beams.values())
+        for probabilities in beams.values():
+            probabilities[0] /= scale
+            probabilities[1] /= scale
     if scorer is None:
-        return max(beams.items(), key=lambda item: _log_add(*item[1]))[0]
-    return max(beams, key=lambda prefix: _log_add(*beams[prefix]) + scorer.final_score(prefix))
+        return max(beams, key=lambda prefix: sum(beams[prefix]))
+    return max(beams, key=lambda prefix: math.log(sum(beams[prefix])) + scorer.final_score(prefix))
 
 
 __all__ = [
