@@ -8,10 +8,12 @@ A checkpoint folder holds its language model the way pyctcdecode and transformer
     language_model/unigrams.txt    the words the model knows, one per line
     language_model/<name>.arpa     the n-gram model (ARPA, or KenLM binary .bin / .binary)
 
-Scoring follows pyctcdecode's conventions: a completed word adds
-`alpha * ln(10) * (log10 p(word | history) + unk_score_offset * [word unknown]) + beta`, and with
-`score_boundary` the line is scored from `<s>` to `</s>`. A partial word that no known word starts
-with already carries the unknown-word penalty, so hopeless prefixes leave the beam early.
+Scoring follows pyctcdecode's conventions, so the settings mean the same to both: a completed
+word adds `alpha * ln(10) * (log10 p(word | history) + unk_score_offset * [word unknown]) + beta`,
+and with `score_boundary` the line is scored from `<s>` to `</s>`. While a word is being spelled,
+a beginning that no known word has costs `unk_score_offset` (natural log, growing with the length
+beyond AVERAGE_WORD_LENGTH characters), so hopeless prefixes leave the beam early and beams do not
+escape the penalty by running words together.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ UNKNOWN_LABEL = "⁇"  # pyctcdecode's one-character stand-in for the unknown to
 LN_10 = math.log(10.0)
 TOKEN_MIN_LOGP = -5.0  # classes below this log-probability in a frame are not expanded (unless the frame's best)
 BEAM_PRUNE_LOGP = -10.0  # beams this far below the best one are dropped
+AVERAGE_WORD_LENGTH = 6  # characters; longer unknown beginnings pay proportionally more
 LM_EXTRA_HINT = "install the language-model extra: pip install 'stackmix-htr[lm]' (or pip install kenlm)"
 
 
@@ -178,7 +181,7 @@ class _LanguageModelScorer:
         if score is None:
             score, _, partial = self._entry(prefix)
             if partial and partial not in self.lm.word_prefixes:
-                score += self.unknown_penalty
+                score += self.settings.unk_score_offset * max(1.0, len(partial) / AVERAGE_WORD_LENGTH)
             self.scores[prefix] = score
         return score
 
