@@ -272,19 +272,29 @@ def decoding_options(args) -> dict:
     return {name: value for name, value in options.items() if value is not None}
 
 
+def check_decoding(checkpoint: Checkpoint, options: dict, tune: bool) -> None:
+    """Fail before any work on decoding the checkpoint cannot do; load its language model when beam search uses it."""
+    processor = checkpoint.processor
+    build_hint = f"build one with python -m modeling_stackmix_htr.lm build --model {checkpoint.path} --corpus FILE"
+    beam = tune or options.get("decoder", processor.decoder) == "beam"
+    if tune and not processor.has_language_model:
+        raise EvaluationError(f"checkpoint {checkpoint.path}: --tune_lm needs a language model; {build_hint}")
+    if ("alpha" in options or "beta" in options) and not (beam and processor.has_language_model):
+        raise EvaluationError(
+            f"checkpoint {checkpoint.path}: --lm_weight and --word_bonus weigh a language model in beam search; "
+            f"use --decoder beam with a checkpoint that has one ({build_hint})"
+        )
+    if beam and processor.has_language_model:
+        try:
+            processor.language_model  # loads it, or names the missing extra
+        except ImportError as error:
+            raise EvaluationError(f"checkpoint {checkpoint.path}: {error}") from error
+
+
 def tune_language_model(checkpoint: Checkpoint, data: datasets.Dataset, args, scorers) -> list[dict]:
     """Score every (alpha, beta) of the grids with beam search on `data`; the processor keeps the best pair
     (lowest CER, then WER) and decodes with beam search from then on. Returns the grid's results."""
     processor = checkpoint.processor
-    if not processor.has_language_model:
-        raise EvaluationError(
-            f"checkpoint {checkpoint.path}: --tune_lm needs a language model; build one with "
-            f"python -m modeling_stackmix_htr.lm build --model {checkpoint.path} --corpus FILE"
-        )
-    try:
-        processor.language_model  # loads it, or names the missing extra
-    except ImportError as error:
-        raise EvaluationError(f"checkpoint {checkpoint.path}: {error}") from error
     batches = list(forward_batches(checkpoint, data, args.batch_size, args.num_workers, args.device))
     references = list(data["text"])
     beam_width = args.beam_width or processor.beam_width
@@ -529,11 +539,7 @@ def main(argv=None) -> dict:
     scorers = load_metric_suite()
     options = decoding_options(args)
     for checkpoint in checkpoints:
-        if options.get("decoder", checkpoint.processor.decoder) == "beam" and checkpoint.processor.has_language_model:
-            try:
-                checkpoint.processor.language_model  # loads it now, or names the missing extra
-            except ImportError as error:
-                raise EvaluationError(f"checkpoint {checkpoint.path}: {error}") from error
+        check_decoding(checkpoint, options, args.tune_lm)
     tuning = {}
     if args.tune_lm:
         tune_data = load_split(args.dataset, args.dataset_config, args.tune_split, args.max_eval_samples)
@@ -541,10 +547,7 @@ def main(argv=None) -> dict:
 
     per_checkpoint, csv_texts, worst_lines = {}, {}, {}
     for checkpoint in checkpoints:
-        try:
-            predictions, seconds = transcribe(checkpoint, data, args.batch_size, args.num_workers, args.device, options)
-        except ValueError as error:  # decoding options the checkpoint cannot honour (weights without a language model)
-            raise EvaluationError(f"checkpoint {checkpoint.path}: {error}") from error
+        predictions, seconds = transcribe(checkpoint, data, args.batch_size, args.num_workers, args.device, options)
         values = score(predictions, references, scorers)
         values.update(
             path=checkpoint.path,

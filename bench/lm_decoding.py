@@ -127,7 +127,9 @@ def main() -> None:
         rows[f"beam {width}, no LM"] = decode_and_score(base, batches, references, scorers, decoder="beam", beam_width=width)
     for name, label in VARIANTS.items():
         processor = AutoProcessor.from_pretrained(preparation[name]["folder"])
-        processor.language_model  # load before timing
+        known = processor.language_model.words  # loaded before timing
+        test_words = [word for text in references for word in text.split()]
+        preparation[name]["test_words_known"] = sum(word in known for word in test_words) / len(test_words)
         for width in widths:
             row = decode_and_score(processor, batches, references, scorers, beam_width=width)
             row.update(alpha=processor.lm_settings.alpha, beta=processor.lm_settings.beta, decoder=processor.decoder, **preparation[name])
@@ -152,6 +154,9 @@ def main() -> None:
         )
     print("\n".join(table))
     print(f"{lines} test lines; forward pass with image preparation: {forward_seconds:.1f} s ({lines / forward_seconds:.1f} lines/s)")
+    for name, label in VARIANTS.items():
+        known = preparation[name]["test_words_known"]
+        print(f"LM {label}: {100 * known:.1f} % of the test words are in its vocabulary; build {preparation[name]['build_seconds']:.0f} s, tuning {preparation[name]['tune_seconds']:.0f} s")
     results = {"args": vars(args), "lines": lines, "forward_seconds": forward_seconds, "rows": rows}
     write_file_atomic(output_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode("utf-8"))
 

@@ -150,6 +150,7 @@ def build(args) -> dict:
         estimator = "lmplz" if shutil.which("lmplz") else "python"
 
     report = {"corpus_lines": 0, "corpus_lines_skipped": 0, "dataset_lines": 0, "order": args.order, "estimator": estimator}
+    report["decoder"] = processor.decoder
     sentences = list(corpus_sentences(corpus, processor, report))
     if args.dataset:
         sentences += dataset_sentences(args.dataset, args.dataset_split, processor, report)
@@ -198,6 +199,8 @@ def main(argv=None) -> int:
         f"skipped {report['corpus_lines_skipped']} (characters the model cannot emit); dataset lines {report['dataset_lines']}"
     )
     print("beam search uses it with decoder='beam'; eval.py --tune_lm chooses its weights and makes beam the default")
+    if report["decoder"] == "beam":
+        print("note: this checkpoint already decodes by beam search; the new model starts with default weights until tuned")
     return 0
 
 

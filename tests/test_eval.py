@@ -299,5 +299,7 @@ def test_tune_lm_without_a_language_model_is_an_error(tmp_path):
     argv = ["--model", str(checkpoint), "--dataset", str(dataset), "--output_dir", str(tmp_path / "out"), "--tune_lm"]
     with pytest.raises(eval_script.EvaluationError, match="needs a language model; build one with"):
         eval_script.main(argv)
+    with pytest.raises(eval_script.EvaluationError, match="--lm_weight and --word_bonus weigh a language model"):
+        eval_script.main(argv[:-1] + ["--decoder", "beam", "--lm_weight", "0.5"])
     assert not (tmp_path / "out").exists()
     assert json.loads((checkpoint / "processor_config.json").read_text(encoding="utf-8"))["decoder"] == "greedy"
