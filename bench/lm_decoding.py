@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -53,6 +54,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--order", type=int, default=3, help="n-gram order of the language models")
     parser.add_argument("--beam_width", type=int, default=16, help="beams kept per frame (tuning and the main rows)")
     parser.add_argument("--other_beam_widths", type=int, nargs="*", default=[8], help="also decode with these widths")
+    parser.add_argument("--lm_weight_grid", type=float, nargs="+", default=None, help="alphas to tune (eval.py's grid when omitted)")
+    parser.add_argument("--word_bonus_grid", type=float, nargs="+", default=None, help="betas to tune (eval.py's grid when omitted)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the forward pass")
     parser.add_argument("--batch_size", type=int, default=16, help="lines per forward pass")
     return parser.parse_args()
@@ -61,7 +64,7 @@ def parse_args() -> argparse.Namespace:
 def run(command: list[str]) -> float:
     print("$ " + shlex.join(command), flush=True)
     start = time.perf_counter()
-    subprocess.run(command, check=True, cwd=REPO_ROOT)
+    subprocess.run(command, check=True, cwd=REPO_ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     seconds = time.perf_counter() - start
     print(f"  ({seconds:.0f} s)", flush=True)
     return seconds
@@ -78,6 +81,9 @@ def prepare_variant(args, name: str) -> dict:
     tune = [sys.executable, "eval.py", "--model", str(folder), "--dataset", args.dataset, "--split", "test", "--tune_lm"]
     tune += ["--beam_width", str(args.beam_width), "--output_dir", str(Path(args.output_dir) / f"eval_{name}"), "--overwrite"]
     tune += ["--device", "cpu"]
+    for flag in ("lm_weight_grid", "word_bonus_grid"):
+        if getattr(args, flag):
+            tune += [f"--{flag}", *map(str, getattr(args, flag))]
     return {"build_seconds": run(build), "tune_seconds": run(tune), "folder": str(folder)}
 
 
