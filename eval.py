@@ -24,6 +24,13 @@ forward pass and CTC decoding. Reference characters a checkpoint cannot emit are
 With `--write_model_card` each checkpoint's README.md gets the six metrics as model-index
 results (as the Hub shows them); results of an earlier run on the same dataset, config,
 split and metric are replaced, the rest of the card is kept.
+
+Decoding is the checkpoint's own (greedy unless tuned) or `--decoder greedy|beam` with
+`--beam_width`, `--lm_weight` (alpha) and `--word_bonus` (beta) for checkpoints with a
+language model (`python -m modeling_stackmix_htr.lm build`). `--tune_lm` grid-searches alpha
+and beta on the validation split (lowest CER, then WER), scores `--split` with the best pair
+and writes it into each checkpoint (`language_model/attrs.json`, then `decoder: "beam"` in
+`processor_config.json`, each file replaced atomically once everything was scored).
 """
 
 import argparse
@@ -58,6 +65,9 @@ from metrics import load_metric
 from modeling_stackmix_htr import StackMixHTRForCTC  # importing the package registers the Auto classes
 from modeling_stackmix_htr import StackMixHTRProcessor
 from modeling_stackmix_htr import get_text_rules
+from modeling_stackmix_htr.ctc_beam_search import ATTRS_FILE
+from modeling_stackmix_htr.ctc_beam_search import LANGUAGE_MODEL_DIR
+from modeling_stackmix_htr.processing_stackmix_htr import DECODERS
 
 METRIC_KEYS = ("cer", "wer", "acc", "cer_asr", "wer_asr", "acc_asr")
 METRIC_LABELS = {
@@ -78,6 +88,8 @@ MODEL_INDEX_METRICS = {
     "acc_asr": ("accuracy", True),
 }
 STD_DDOF = 0
+LM_WEIGHT_GRID = (0.1, 0.25, 0.5, 0.75, 1.0)
+WORD_BONUS_GRID = (0.0, 1.5, 3.0, 4.5, 6.0)
 
 
 class EvaluationError(InputError):
@@ -105,9 +117,27 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="also write the metrics into each checkpoint's README.md as model-index results",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --output_dir")
+    parser.add_argument("--decoder", choices=DECODERS, default=None, help="CTC decoding; the checkpoint's own when omitted")
+    parser.add_argument("--beam_width", type=int, default=None, help="beams kept per frame in beam search")
+    parser.add_argument("--lm_weight", type=float, default=None, help="language-model weight alpha in beam search")
+    parser.add_argument("--word_bonus", type=float, default=None, help="bonus per word beta in beam search")
+    parser.add_argument(
+        "--tune_lm",
+        action="store_true",
+        help="grid-search alpha and beta on --tune_split and store the best pair (and beam decoding) in each checkpoint",
+    )
+    parser.add_argument("--tune_split", default="validation", help="split --tune_lm scores the grid on")
+    parser.add_argument("--lm_weight_grid", type=float, nargs="+", default=list(LM_WEIGHT_GRID), help="alphas --tune_lm tries")
+    parser.add_argument("--word_bonus_grid", type=float, nargs="+", default=list(WORD_BONUS_GRID), help="betas --tune_lm tries")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch_size must be at least 1")
+    if args.beam_width is not None and args.beam_width < 1:
+        parser.error("--beam_width must be at least 1")
+    if args.tune_lm and (args.decoder == "greedy" or args.lm_weight is not None or args.word_bonus is not None):
+        parser.error("--tune_lm chooses --lm_weight and --word_bonus for beam search; do not give them (nor --decoder greedy)")
+    if args.tune_lm and args.tune_split == args.split:
+        parser.error(f"--tune_lm: tune on a split other than the one scored (--tune_split {args.tune_split}, --split {args.split})")
     if args.max_eval_samples is not None and args.max_eval_samples < 1:
         parser.error("--max_eval_samples must be at least 1")
     return args
@@ -198,13 +228,8 @@ class _ImageCollator:
         return self.processor(images=[row["image"] for row in rows], return_tensors="pt")
 
 
-def transcribe(checkpoint: Checkpoint, data: datasets.Dataset, batch_size: int, num_workers: int, device: str):
-    """Greedy transcription of every line of `data`.
-
-    Returns:
-        (predictions, seconds): one post-processed string per line, and the wall time of the
-        whole loop (image decoding, resizing, forward pass and CTC decoding).
-    """
+def forward_batches(checkpoint: Checkpoint, data: datasets.Dataset, batch_size: int, num_workers: int, device: str):
+    """Yield (logits, output_lengths) on the CPU for consecutive batches of `data`."""
     model = checkpoint.model.to(device).eval()
     loader = DataLoader(
         data.select_columns(["image"]),
@@ -212,18 +237,101 @@ def transcribe(checkpoint: Checkpoint, data: datasets.Dataset, batch_size: int, 
         num_workers=num_workers,
         collate_fn=_ImageCollator(checkpoint.processor),
     )
+    try:
+        with torch.inference_mode():
+            for batch in loader:
+                outputs = model(pixel_values=batch["pixel_values"].to(device), pixel_mask=batch["pixel_mask"].to(device))
+                # Frames past a line's valid length saw only padding; output_lengths drops them.
+                yield outputs.logits.cpu(), outputs.output_lengths.cpu()
+    finally:
+        checkpoint.model.to("cpu")
+
+
+def transcribe(checkpoint: Checkpoint, data: datasets.Dataset, batch_size: int, num_workers: int, device: str, decoding=None):
+    """Transcription of every line of `data` (`decoding`: keyword arguments of the processor's `batch_decode`).
+
+    Returns:
+        (predictions, seconds): one post-processed string per line, and the wall time of the
+        whole loop (image decoding, resizing, forward pass and CTC decoding).
+    """
     predictions = []
     start = time.perf_counter()
-    with torch.inference_mode():
-        for batch in loader:
-            outputs = model(pixel_values=batch["pixel_values"].to(device), pixel_mask=batch["pixel_mask"].to(device))
-            # Frames past a line's valid length saw only padding; output_lengths drops them.
-            predictions.extend(
-                checkpoint.processor.batch_decode(outputs.logits.cpu(), output_lengths=outputs.output_lengths.cpu())
-            )
-    seconds = time.perf_counter() - start
-    checkpoint.model.to("cpu")
-    return predictions, seconds
+    for logits, lengths in forward_batches(checkpoint, data, batch_size, num_workers, device):
+        predictions.extend(checkpoint.processor.batch_decode(logits, output_lengths=lengths, **(decoding or {})))
+    return predictions, time.perf_counter() - start
+
+
+def decoding_options(args) -> dict:
+    """The processor's `batch_decode` options the command line sets."""
+    options = {"decoder": args.decoder, "beam_width": args.beam_width, "alpha": args.lm_weight, "beta": args.word_bonus}
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def check_decoding(checkpoint: Checkpoint, options: dict, tune: bool) -> None:
+    """Fail before any work on decoding the checkpoint cannot do; load its language model when beam search uses it."""
+    processor = checkpoint.processor
+    build_hint = f"build one with python -m modeling_stackmix_htr.lm build --model {checkpoint.path} --corpus FILE"
+    beam = tune or options.get("decoder", processor.decoder) == "beam"
+    if tune and not processor.has_language_model:
+        raise EvaluationError(f"checkpoint {checkpoint.path}: --tune_lm needs a language model; {build_hint}")
+    if ("alpha" in options or "beta" in options) and not (beam and processor.has_language_model):
+        raise EvaluationError(
+            f"checkpoint {checkpoint.path}: --lm_weight and --word_bonus weigh a language model in beam search; "
+            f"use --decoder beam with a checkpoint that has one ({build_hint})"
+        )
+    if beam and processor.has_language_model:
+        try:
+            processor.language_model  # loads it, or names the missing extra
+        except ImportError as error:
+            raise EvaluationError(f"checkpoint {checkpoint.path}: {error}") from error
+
+
+def tune_language_model(checkpoint: Checkpoint, data: datasets.Dataset, args, scorers) -> list[dict]:
+    """Score every (alpha, beta) of the grids with beam search on `data`; the processor keeps the best pair
+    (lowest CER, then WER) and decodes with beam search from then on. Returns the grid's results."""
+    processor = checkpoint.processor
+    batches = list(forward_batches(checkpoint, data, args.batch_size, args.num_workers, args.device))
+    references = list(data["text"])
+    beam_width = args.beam_width or processor.beam_width
+    grid = []
+    for alpha in args.lm_weight_grid:
+        for beta in args.word_bonus_grid:
+            predictions = []
+            for logits, lengths in batches:
+                predictions.extend(
+                    processor.batch_decode(logits, output_lengths=lengths, decoder="beam", beam_width=beam_width, alpha=alpha, beta=beta)
+                )
+            values = scorers.compute(predictions=predictions, references=references)
+            grid.append({"alpha": alpha, "beta": beta, "cer": values["cer"], "wer": values["wer"]})
+            print(f"{checkpoint.name}: alpha {alpha:g}, beta {beta:g}: CER {_percent(values['cer'])}%, WER {_percent(values['wer'])}%")
+    best = min(grid, key=lambda row: (row["cer"], row["wer"]))
+    processor.lm_settings.alpha, processor.lm_settings.beta = best["alpha"], best["beta"]
+    processor.decoder, processor.beam_width = "beam", beam_width
+    return grid
+
+
+def store_decoding(checkpoint: Checkpoint) -> None:
+    """Write the processor's language-model weights and decoder into the checkpoint folder, one atomic file at a time.
+
+    The weights go first: until the decoder switches to beam search, they change nothing."""
+    processor = checkpoint.processor
+    folder = Path(checkpoint.path)
+    write_file_atomic(folder / LANGUAGE_MODEL_DIR / ATTRS_FILE, processor.lm_settings.to_json().encode("utf-8"))
+    config_file = folder / "processor_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config.update(decoder=processor.decoder, beam_width=processor.beam_width)
+    write_file_atomic(config_file, (json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def decoding_summary(processor, options: dict) -> dict:
+    """How a checkpoint decoded: decoder, beam width and the language-model weights in use."""
+    decoder = options.get("decoder", processor.decoder)
+    if decoder == "greedy":
+        return {"decoder": "greedy"}
+    summary = {"decoder": "beam", "beam_width": options.get("beam_width", processor.beam_width), "language_model": processor.has_language_model}
+    if processor.has_language_model:
+        summary.update(alpha=options.get("alpha", processor.lm_settings.alpha), beta=options.get("beta", processor.lm_settings.beta))
+    return summary
 
 
 def count_out_of_vocabulary(references: list[str], processor) -> dict:
@@ -317,6 +425,8 @@ def summary_markdown(args, results: dict, worst_lines: dict[str, list[tuple]]) -
         "",
         f"std is the population std (ddof={STD_DDOF}) across checkpoints.",
         "",
+        "Decoding: " + "; ".join(f"{_cell(name)} {_decoding_text(values['decoding'])}" for name, values in results["checkpoints"].items()),
+        "",
         "## Out-of-vocabulary references",
         "",
     ]
@@ -339,6 +449,14 @@ def summary_markdown(args, results: dict, worst_lines: dict[str, list[tuple]]) -
             cer_text = "inf" if math.isinf(cer) else _percent(cer)
             lines.append(f"| {_cell(str(sample_id))} | {cer_text} | {_cell(reference)} | {_cell(prediction)} |")
     return "\n".join(lines) + "\n"
+
+
+def _decoding_text(decoding: dict) -> str:
+    if decoding["decoder"] == "greedy":
+        return "greedy"
+    if not decoding["language_model"]:
+        return f"beam search (width {decoding['beam_width']}, no language model)"
+    return f"beam search (width {decoding['beam_width']}, language model alpha {decoding['alpha']:g}, beta {decoding['beta']:g})"
 
 
 def dataset_id(dataset: str) -> str:
@@ -401,10 +519,11 @@ def main(argv=None) -> dict:
     check_output_folder(output_dir, "--output_dir")
     if (output_dir / "results.json").exists() and not args.overwrite:
         raise EvaluationError(f"{output_dir / 'results.json'} already exists; pass --overwrite to replace it")
-    if args.write_model_card:
+    if args.write_model_card or args.tune_lm:
         not_local = [path for path in args.model if not Path(path).is_dir()]
         if not_local:
-            raise EvaluationError(f"--write_model_card needs local checkpoint directories; not local: {not_local}")
+            flag = "--tune_lm" if args.tune_lm else "--write_model_card"
+            raise EvaluationError(f"{flag} needs local checkpoint directories; not local: {not_local}")
         for path in args.model:
             load_model_card(path)
 
@@ -414,10 +533,17 @@ def main(argv=None) -> dict:
     references = list(data["text"])
     sample_ids = list(map(str, data["sample_id"] if "sample_id" in data.column_names else range(len(data))))
     scorers = load_metric_suite()
+    options = decoding_options(args)
+    for checkpoint in checkpoints:
+        check_decoding(checkpoint, options, args.tune_lm)
+    tuning = {}
+    if args.tune_lm:
+        tune_data = load_split(args.dataset, args.dataset_config, args.tune_split, args.max_eval_samples)
+        tuning = {checkpoint.name: tune_language_model(checkpoint, tune_data, args, scorers) for checkpoint in checkpoints}
 
     per_checkpoint, csv_texts, worst_lines = {}, {}, {}
     for checkpoint in checkpoints:
-        predictions, seconds = transcribe(checkpoint, data, args.batch_size, args.num_workers, args.device)
+        predictions, seconds = transcribe(checkpoint, data, args.batch_size, args.num_workers, args.device, options)
         values = score(predictions, references, scorers)
         values.update(
             path=checkpoint.path,
@@ -425,7 +551,10 @@ def main(argv=None) -> dict:
             seconds=seconds,
             lines_per_second=len(references) / seconds,
             oov=count_out_of_vocabulary(references, checkpoint.processor),
+            decoding=decoding_summary(checkpoint.processor, options),
         )
+        if checkpoint.name in tuning:
+            values["lm_tuning"] = {"split": args.tune_split, "grid": tuning[checkpoint.name]}
         per_checkpoint[checkpoint.name] = values
         line_cers = [line_cer(prediction, reference) for prediction, reference in zip(predictions, references)]
         csv_texts[checkpoint.name] = predictions_csv(sample_ids, references, predictions, line_cers)
@@ -457,6 +586,9 @@ def main(argv=None) -> dict:
         for checkpoint in checkpoints:
             card = model_card_text(checkpoint, args, per_checkpoint[checkpoint.name])
             write_file_atomic(Path(checkpoint.path) / "README.md", card.encode("utf-8"))
+    if args.tune_lm:
+        for checkpoint in checkpoints:
+            store_decoding(checkpoint)
     # results.json last: its presence means the run finished.
     write_file_atomic(output_dir / "results.json", (json.dumps(results, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     print("mean ± std: " + ", ".join(f"{key} {_percent(mean[key])} ± {_percent(std[key])}%" for key in METRIC_KEYS))

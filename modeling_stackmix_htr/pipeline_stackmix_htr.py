@@ -29,8 +29,11 @@ class HandwritingRecognitionPipeline(Pipeline):
     of `SORT_WINDOW_BATCHES * B` lines and each batch of B runs as one padded forward pass;
     the model masks the padding, so texts are the ones batch size 1 gives.
 
-    `text` is the greedy CTC decoding after the processor's text rules. `score` is a
-    confidence in [0, 1]: for each emitted character, the mean over the frames of its
+    `text` is the CTC decoding after the processor's text rules: the processor's own decoder
+    (greedy, or beam search once a language model was tuned into the checkpoint), or the
+    call's `decoder="greedy"|"beam"`, `beam_width`, `alpha` (language-model weight) and `beta`
+    (word bonus), which go to the processor's `batch_decode`. `score` is a confidence in
+    [0, 1] of the greedy path: for each emitted character, the mean over the frames of its
     run of the highest class probability, averaged over the characters. A line decoded
     as empty scores the mean highest probability over its frames instead (how sure the
     model is that nothing is written), so an empty result is not automatically certain.
@@ -46,10 +49,11 @@ class HandwritingRecognitionPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = False
 
-    def _sanitize_parameters(self, **kwargs):
+    def _sanitize_parameters(self, decoder=None, beam_width=None, alpha=None, beta=None, **kwargs):
         if kwargs:
             raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
-        return {}, {}, {}
+        decoding = {"decoder": decoder, "beam_width": beam_width, "alpha": alpha, "beta": beta}
+        return {}, {}, {"decoding": {name: value for name, value in decoding.items() if value is not None}}
 
     def __call__(self, inputs, batch_size=None, **kwargs):
         if isinstance(inputs, (Image.Image, np.ndarray, str, os.PathLike)):
@@ -88,14 +92,14 @@ class HandwritingRecognitionPipeline(Pipeline):
         outputs = self.model(pixel_values=model_inputs["pixel_values"], pixel_mask=model_inputs["pixel_mask"])
         return {"logits": outputs.logits, "output_lengths": outputs.output_lengths}
 
-    def postprocess(self, model_outputs):
-        return self._decode(model_outputs)[0]
+    def postprocess(self, model_outputs, decoding=None):
+        return self._decode(model_outputs, decoding)[0]
 
-    def _decode(self, model_outputs) -> list[dict]:
-        """Text and score of every line of a forward pass's outputs."""
+    def _decode(self, model_outputs, decoding=None) -> list[dict]:
+        """Text and score of every line of a forward pass's outputs; `decoding` goes to `batch_decode`."""
         logits = model_outputs["logits"].float()
         lengths = model_outputs["output_lengths"].tolist()
-        texts = self.processor.batch_decode(logits, output_lengths=model_outputs["output_lengths"])
+        texts = self.processor.batch_decode(logits, output_lengths=model_outputs["output_lengths"], **(decoding or {}))
         best_probability, best_id = torch.softmax(logits, dim=-1).max(dim=-1)
         return [
             {"text": text, "score": self._score(best_id[row, :length].tolist(), best_probability[row, :length].tolist())}

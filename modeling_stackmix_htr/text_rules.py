@@ -6,7 +6,9 @@ shown. References in the datasets stay raw; the profile name travels with the
 processor so training and inference agree.
 
 Profiles: "none", "iam", "hkr", "saintgall" (whitespace only), "bentham", "peter".
-Every profile collapses runs of whitespace into one space and strips both ends.
+Every profile collapses runs of whitespace into one space and strips both ends. A third side,
+`from_plain_text`, writes ordinary text (a corpus for a language model) in the dataset's
+transcription conventions.
 """
 
 import re
@@ -32,6 +34,10 @@ class TextRules:
     def postprocess(self, text: str) -> str:
         """Normalise a decoded prediction."""
         return normalize_whitespace(text)
+
+    def from_plain_text(self, text: str) -> str:
+        """Write ordinary text (a corpus line) in the dataset's transcription conventions; `preprocess` follows."""
+        return text
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -112,13 +118,26 @@ class PeterTextRules(TextRules):
         )
 
 
+class SaintGallTextRules(TextRules):
+    """Saint Gall: the builder already decodes the glyph transcription ("-" joins, "|" words,
+    "pt" -> ".", "et" -> "&"), so only whitespace is left to normalise in transcriptions.
+
+    Plain text (a Latin corpus, whose punctuation is already ".") takes the manuscript's habits:
+    the letters "et" become the ligature "&" wherever they occur ("etiam" -> "&iam"), and the
+    enclitic "-que" is abbreviated "q." ("itaque" -> "itaq.").
+    """
+
+    _ENCLITIC_QUE = re.compile(r"(?<=\w)que\b")
+
+    def from_plain_text(self, text: str) -> str:
+        return self._ENCLITIC_QUE.sub("q.", text).replace("et", "&").replace("q..", "q.")
+
+
 _PROFILES = {
     "none": TextRules,
     "iam": TextRules,
     "hkr": TextRules,
-    # The Saint Gall builder already decodes the glyph transcription ("-" joins, "|"
-    # words, "pt" -> ".", "et" -> "&"), so only whitespace is left to normalise.
-    "saintgall": TextRules,
+    "saintgall": SaintGallTextRules,
     "bentham": BenthamTextRules,
     "peter": PeterTextRules,
 }

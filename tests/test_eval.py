@@ -18,6 +18,7 @@ from PIL import Image
 from rapidfuzz.distance import Levenshtein
 
 from data_builders import InputError
+from lm_fixtures import write_language_model
 from metrics import normalize_as_asr
 from modeling_stackmix_htr import StackMixHTRConfig
 from modeling_stackmix_htr import StackMixHTRForCTC
@@ -47,7 +48,7 @@ def write_parquet_dataset(folder: Path, texts: list[str], split: str = "test") -
     dataset = datasets.Dataset.from_dict(
         {"sample_id": [f"line-{i:02d}" for i in range(len(texts))], "image": images, "text": texts}
     ).cast_column("image", datasets.Image())
-    (folder / "data").mkdir(parents=True)
+    (folder / "data").mkdir(parents=True, exist_ok=True)
     dataset.to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
     return folder
 
@@ -292,3 +293,43 @@ def test_unreadable_model_card_is_an_error_before_any_output(dataset_dir, tmp_pa
     with pytest.raises(eval_script.EvaluationError, match=f"{checkpoint / 'README.md'}: cannot read the model card"):
         eval_script.main(argv + ["--write_model_card"])
     assert not output_dir.exists()
+
+
+def test_tune_lm_stores_its_choice_in_the_checkpoint(tmp_path):
+    checkpoint = write_checkpoint(tmp_path / "checkpoint", seed=0)
+    write_language_model(checkpoint / "language_model", TRAIN_TEXTS)
+    dataset = write_parquet_dataset(tmp_path / "dataset", TRAIN_TEXTS, split="validation")
+    write_parquet_dataset(dataset, TEST_TEXTS[:3], split="test")
+    argv = ["--model", str(checkpoint), "--dataset", str(dataset), "--output_dir", str(tmp_path / "out"), "--tune_lm"]
+    argv += ["--beam_width", "3", "--lm_weight_grid", "0.3", "2.0", "--word_bonus_grid", "0.2", "4.0"]
+    results = eval_script.main(argv)
+
+    values = results["checkpoints"]["checkpoint"]
+    grid = values["lm_tuning"]["grid"]
+    assert values["lm_tuning"]["split"] == "validation"
+    assert [(row["alpha"], row["beta"]) for row in grid] == [(0.3, 0.2), (0.3, 4.0), (2.0, 0.2), (2.0, 4.0)]
+    best = min(grid, key=lambda row: (row["cer"], row["wer"]))
+    assert values["decoding"] == {"decoder": "beam", "beam_width": 3, "language_model": True, "alpha": best["alpha"], "beta": best["beta"]}
+    attrs = json.loads((checkpoint / "language_model" / "attrs.json").read_text(encoding="utf-8"))
+    assert (attrs["alpha"], attrs["beta"]) == (best["alpha"], best["beta"])
+    processor = StackMixHTRProcessor.from_pretrained(checkpoint)
+    assert (processor.decoder, processor.beam_width) == ("beam", 3)
+    assert (processor.lm_settings.alpha, processor.lm_settings.beta) == (best["alpha"], best["beta"])
+    assert "language model alpha" in (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+
+    # The tuned checkpoint now decodes by beam search by default; greedy stays one flag away.
+    again = eval_script.main(argv[:6] + ["--output_dir", str(tmp_path / "greedy"), "--decoder", "greedy"])
+    assert again["checkpoints"]["checkpoint"]["decoding"] == {"decoder": "greedy"}
+
+
+def test_tune_lm_without_a_language_model_is_an_error(tmp_path):
+    checkpoint = write_checkpoint(tmp_path / "checkpoint", seed=0)
+    dataset = write_parquet_dataset(tmp_path / "dataset", TRAIN_TEXTS, split="validation")
+    write_parquet_dataset(dataset, TRAIN_TEXTS, split="test")
+    argv = ["--model", str(checkpoint), "--dataset", str(dataset), "--output_dir", str(tmp_path / "out"), "--tune_lm"]
+    with pytest.raises(eval_script.EvaluationError, match="needs a language model; build one with"):
+        eval_script.main(argv)
+    with pytest.raises(eval_script.EvaluationError, match="--lm_weight and --word_bonus weigh a language model"):
+        eval_script.main(argv[:-1] + ["--decoder", "beam", "--lm_weight", "0.5"])
+    assert not (tmp_path / "out").exists()
+    assert json.loads((checkpoint / "processor_config.json").read_text(encoding="utf-8"))["decoder"] == "greedy"

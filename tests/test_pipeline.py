@@ -100,8 +100,8 @@ def test_real_saint_gall_line(recognizer, saint_gall_dir):
 
 
 def test_unknown_pipeline_arguments_are_rejected(recognizer):
-    with pytest.raises(TypeError, match="unexpected arguments: beam_width"):
-        recognizer(_line(8), beam_width=4)
+    with pytest.raises(TypeError, match="unexpected arguments: top_k"):
+        recognizer(_line(8), top_k=4)
 
 
 # ---------------------------------------------------------------- batching

@@ -12,6 +12,7 @@ from PIL import Image
 from recognizer_support import scramble
 from transformers import pipeline
 
+from lm_fixtures import write_language_model
 from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRProcessor
 
 CHILD = textwrap.dedent(
@@ -56,11 +57,15 @@ CHILD = textwrap.dedent(
             output = model(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"])
         np.testing.assert_allclose(output.logits.numpy(), np.load(f"{work}/logits.npy"), atol=1e-6, rtol=1e-6)
     assert processor.batch_decode(output.logits, output_lengths=output.output_lengths) == expected["decoded"]
+    assert processor.has_language_model and processor.lm_settings.alpha == 2.0
+    beam = processor.batch_decode(output.logits, output_lengths=output.output_lengths, decoder="beam", beam_width=3)
+    assert beam == expected["beam"]
 
     recognizer = pipeline(model=pipeline_dir, trust_remote_code=True)
     assert type(recognizer).__name__ == "HandwritingRecognitionPipeline"
     results = recognizer(expected["images"])
     assert [r["text"] for r in results] == [r["text"] for r in expected["pipeline"]]
+    assert [r["text"] for r in recognizer(expected["images"], decoder="beam", beam_width=3)] == expected["beam"]
     np.testing.assert_allclose([r["score"] for r in results], [r["score"] for r in expected["pipeline"]], atol=1e-6)
 
     # A checkpoint folder as training writes it (the model's save_pretrained) serves the pipeline too.
@@ -84,9 +89,11 @@ def test_saved_folder_loads_with_trust_remote_code_without_the_package(tmp_path)
     work.mkdir()
     model.save_pretrained(model_dir)
     processor.save_pretrained(model_dir)
+    write_language_model(model_dir / "language_model", ["Abc, de", "ed cba"], alpha=2.0)
+    processor = StackMixHTRProcessor.from_pretrained(model_dir)
     for module in ("modeling", "configuration", "processing", "image_processing"):
         assert (model_dir / f"{module}_stackmix_htr.py").is_file()
-    assert (model_dir / "text_rules.py").is_file()
+    assert (model_dir / "text_rules.py").is_file() and (model_dir / "ctc_beam_search.py").is_file()
 
     rng = np.random.default_rng(0)
     images = []
@@ -108,6 +115,7 @@ def test_saved_folder_loads_with_trust_remote_code_without_the_package(tmp_path)
         "texts": texts,
         "labels": inputs["labels"].tolist(),
         "decoded": processor.batch_decode(output.logits, output_lengths=output.output_lengths),
+        "beam": processor.batch_decode(output.logits, output_lengths=output.output_lengths, decoder="beam", beam_width=3),
         "pipeline": recognizer(images),
     }
     assert len({result["text"] for result in expected["pipeline"]}) == 2  # the two lines read differently

@@ -56,6 +56,13 @@ def test_peter_postprocess_restores_latin_only_inside_latin_words():
     assert rules.postprocess("сарех") == "сарех"
 
 
+def test_saint_gall_writes_plain_latin_in_the_manuscript_conventions():
+    rules = get_text_rules("saintgall")
+    assert rules.from_plain_text("Et etiam deus et homo") == "Et &iam deus & homo"  # the capital is spelled out
+    assert rules.from_plain_text("itaque quoque. que atque") == "itaq. quoq. que atq."  # enclitic -que only
+    assert get_text_rules("iam").from_plain_text("et itaque") == "et itaque"
+
+
 def test_unknown_profile_names_the_choices():
     with pytest.raises(ValueError, match="unknown text rules 'klingon'.*bentham"):
         get_text_rules("klingon")

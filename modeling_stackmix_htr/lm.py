@@ -1,0 +1,208 @@
+"""Word n-gram language models for beam search, built into a checkpoint folder.
+
+    python -m modeling_stackmix_htr.lm build --model CKPT --corpus latin.txt [--dataset data/saintgall] [--order 3]
+
+writes `CKPT/alphabet.json` and `CKPT/language_model/` (see `ctc_beam_search`) from the corpus and,
+with `--dataset`, the transcriptions of its train split. Texts are written the way the model
+writes: corpus lines go through the text rules' `from_plain_text` (the dataset's transcription
+conventions), every text through `preprocess`, and corpus lines with characters the model cannot
+emit are left out. A line is a sentence; words are what spaces separate (the unit beam search
+scores). KenLM's `lmplz` estimates the model when it is on the PATH; otherwise `kneser_ney`
+does, with the same smoothing. Nothing already in CKPT changes unless the build succeeds.
+
+Beam search only uses the model once the checkpoint decodes with `decoder="beam"`:
+`python eval.py --model CKPT --dataset DS --tune_lm` chooses alpha and beta and sets it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .ctc_beam_search import ALPHABET_FILE, ATTRS_FILE, LANGUAGE_MODEL_DIR, UNIGRAMS_FILE, LanguageModelSettings, alphabet_json
+from .kneser_ney import KneserNeyModel
+from .text_rules import get_text_rules
+
+DEFAULT_ORDER = 3
+
+
+class LanguageModelBuildError(Exception):
+    """An input the build cannot use; the message names it and says what to do."""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m modeling_stackmix_htr.lm", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser(
+        "build",
+        help="build CKPT/language_model/ from a corpus and, optionally, a dataset's train transcriptions",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    build.add_argument("--model", required=True, help="checkpoint folder (save_pretrained output) that receives the model")
+    build.add_argument("--corpus", required=True, help="text file, one line of running text per line (UTF-8)")
+    build.add_argument("--dataset", default=None, help="dataset folder or Hub id whose train transcriptions join the corpus")
+    build.add_argument("--dataset_split", default="train", help="the split of --dataset to take transcriptions from")
+    build.add_argument("--order", type=int, default=DEFAULT_ORDER, help="n-gram order")
+    build.add_argument(
+        "--estimator",
+        choices=("auto", "lmplz", "python"),
+        default="auto",
+        help="who estimates the model: KenLM's lmplz, the built-in modified Kneser-Ney, or lmplz when on the PATH",
+    )
+    build.add_argument("--overwrite", action="store_true", help="replace an existing CKPT/language_model/")
+    args = parser.parse_args(argv)
+    if args.order < 2:
+        parser.error("--order must be at least 2 (KenLM reads bigram models and up)")
+    return args
+
+
+def _load_processor(model: str):
+    from transformers import AutoProcessor
+
+    from . import StackMixHTRProcessor
+
+    folder = Path(model)
+    if not (folder / "processor_config.json").is_file():
+        raise LanguageModelBuildError(f"checkpoint {model}: no processor_config.json; give a save_pretrained folder")
+    try:
+        processor = AutoProcessor.from_pretrained(model)
+    except Exception as error:  # transformers raises many types for a broken folder
+        raise LanguageModelBuildError(f"checkpoint {model}: the processor cannot be loaded ({type(error).__name__}: {error})") from error
+    if not isinstance(processor, StackMixHTRProcessor):
+        raise LanguageModelBuildError(f"checkpoint {model}: not a StackMix-HTR processor ({type(processor).__name__})")
+    return processor
+
+
+def corpus_sentences(path: Path, processor, report: dict) -> Iterator[str]:
+    """Corpus lines in the model's conventions; lines with characters the model cannot emit are counted and skipped."""
+    rules = get_text_rules(processor.text_rules)
+    charset = {token for token in processor.tokenizer.get_vocab() if len(token) == 1}
+    number = 0
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                text = rules.preprocess(rules.from_plain_text(line))
+                if not text:
+                    continue
+                if set(text) <= charset:
+                    report["corpus_lines"] += 1
+                    yield text
+                else:
+                    report["corpus_lines_skipped"] += 1
+    except UnicodeDecodeError as error:
+        raise LanguageModelBuildError(f"corpus {path}: not UTF-8 text near line {number + 1} ({error.reason})") from error
+
+
+def dataset_sentences(dataset: str, split: str, processor, report: dict) -> list[str]:
+    import datasets
+
+    try:
+        texts = datasets.load_dataset(dataset, split=split)["text"]
+    except Exception as error:  # missing folder, unknown split, no text column
+        raise LanguageModelBuildError(f"dataset {dataset}, split {split!r}: cannot read its texts ({type(error).__name__}: {error})") from error
+    sentences = [text for text in map(get_text_rules(processor.text_rules).preprocess, texts) if text]
+    report["dataset_lines"] = len(sentences)
+    return sentences
+
+
+def estimate_with_lmplz(sentences: list[str], order: int, arpa_path: Path) -> None:
+    lmplz = shutil.which("lmplz")
+    if lmplz is None:
+        raise LanguageModelBuildError("--estimator lmplz: KenLM's lmplz is not on the PATH; use --estimator python")
+    text_path = arpa_path.with_suffix(".txt")
+    text_path.write_text("".join(f"{sentence}\n" for sentence in sentences), encoding="utf-8")
+    command = [lmplz, "--order", str(order), "--discount_fallback", "--text", str(text_path), "--arpa", str(arpa_path)]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    text_path.unlink()
+    if completed.returncode != 0:
+        raise LanguageModelBuildError(f"lmplz failed (exit {completed.returncode}): {completed.stderr.strip()[-500:]}")
+
+
+def estimate_with_python(sentences: list[str], order: int, arpa_path: Path) -> list[str]:
+    model = KneserNeyModel(order)
+    for sentence in sentences:
+        model.add_sentence(sentence.split(" "))
+    with arpa_path.open("w", encoding="utf-8") as handle:
+        model.write_arpa(handle)
+    return model.words
+
+
+def build(args) -> dict:
+    """Build CKPT/language_model/ and CKPT/alphabet.json; returns what went in."""
+    from data_builders.writer import publish_folder, write_file_atomic
+
+    checkpoint = Path(args.model)
+    target = checkpoint / LANGUAGE_MODEL_DIR
+    if target.exists() and not args.overwrite:
+        raise LanguageModelBuildError(f"{target} already exists; pass --overwrite to replace it")
+    corpus = Path(args.corpus)
+    if not corpus.is_file():
+        raise LanguageModelBuildError(f"corpus {corpus}: file not found")
+    processor = _load_processor(args.model)
+    estimator = args.estimator
+    if estimator == "auto":
+        estimator = "lmplz" if shutil.which("lmplz") else "python"
+
+    report = {"corpus_lines": 0, "corpus_lines_skipped": 0, "dataset_lines": 0, "order": args.order, "estimator": estimator}
+    report["decoder"] = processor.decoder
+    sentences = list(corpus_sentences(corpus, processor, report))
+    if args.dataset:
+        sentences += dataset_sentences(args.dataset, args.dataset_split, processor, report)
+    if not sentences:
+        raise LanguageModelBuildError(
+            f"corpus {corpus}: no line is written in characters the model can emit; check the file and the checkpoint"
+        )
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{LANGUAGE_MODEL_DIR}.tmp-", dir=checkpoint))
+    try:
+        staging.chmod(0o777 & ~_umask())  # mkdtemp's folder is owner-only
+        arpa_path = staging / f"{args.order}gram.arpa"
+        if estimator == "lmplz":
+            estimate_with_lmplz(sentences, args.order, arpa_path)
+            words = sorted({word for sentence in sentences for word in sentence.split(" ")})
+        else:
+            words = estimate_with_python(sentences, args.order, arpa_path)
+        (staging / UNIGRAMS_FILE).write_text("".join(f"{word}\n" for word in sorted(words)), encoding="utf-8")
+        (staging / ATTRS_FILE).write_text(LanguageModelSettings().to_json(), encoding="utf-8")
+        write_file_atomic(checkpoint / ALPHABET_FILE, alphabet_json(processor.ctc_labels).encode("utf-8"))
+        publish_folder(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report["words"] = len(words)
+    report["sentences"] = len(sentences)
+    return report
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        report = build(args)
+    except LanguageModelBuildError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {Path(args.model) / LANGUAGE_MODEL_DIR}: {report['order']}-gram model ({report['estimator']}) of "
+        f"{report['sentences']} lines and {report['words']} distinct words; corpus lines kept {report['corpus_lines']}, "
+        f"skipped {report['corpus_lines_skipped']} (characters the model cannot emit); dataset lines {report['dataset_lines']}"
+    )
+    print("beam search uses it with decoder='beam'; eval.py --tune_lm chooses its weights and makes beam the default")
+    if report["decoder"] == "beam":
+        print("note: this checkpoint already decodes by beam search; the new model starts with default weights until tuned")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
