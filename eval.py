@@ -117,10 +117,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="also write the metrics into each checkpoint's README.md as model-index results",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --output_dir")
-    parser.add_argument("--decoder", choices=DECODERS, default=None, help="CTC decoding; the checkpoint's own when omitted")
-    parser.add_argument("--beam_width", type=int, default=None, help="beams kept per frame in beam search")
-    parser.add_argument("--lm_weight", type=float, default=None, help="language-model weight alpha in beam search")
-    parser.add_argument("--word_bonus", type=float, default=None, help="bonus per word beta in beam search")
+    add_decoding_arguments(parser)
     parser.add_argument(
         "--tune_lm",
         action="store_true",
@@ -259,6 +256,14 @@ def transcribe(checkpoint: Checkpoint, data: datasets.Dataset, batch_size: int, 
     for logits, lengths in forward_batches(checkpoint, data, batch_size, num_workers, device):
         predictions.extend(checkpoint.processor.batch_decode(logits, output_lengths=lengths, **(decoding or {})))
     return predictions, time.perf_counter() - start
+
+
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """--decoder, --beam_width, --lm_weight and --word_bonus (for eval.py and transcribe.py)."""
+    parser.add_argument("--decoder", choices=DECODERS, default=None, help="CTC decoding; the checkpoint's own when omitted")
+    parser.add_argument("--beam_width", type=int, default=None, help="beams kept per frame in beam search")
+    parser.add_argument("--lm_weight", type=float, default=None, help="language-model weight alpha in beam search")
+    parser.add_argument("--word_bonus", type=float, default=None, help="bonus per word beta in beam search")
 
 
 def decoding_options(args) -> dict:

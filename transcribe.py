@@ -65,7 +65,7 @@ from data_builders.page_layout import (
 from data_builders.page_layout.files import XML_FOLDERS
 from data_builders.page_layout.formats import sniff_format
 from data_builders.writer import write_file_atomic
-from eval import load_checkpoint
+from eval import add_decoding_arguments, check_decoding, decoding_options, load_checkpoint
 from modeling_stackmix_htr.pipeline_stackmix_htr import SORT_WINDOW_BATCHES, TASK
 
 OUTPUT_FORMATS = ("page", "alto", "txt", "jsonl")
@@ -88,6 +88,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="output format (default: pages in their own XML format, line images as txt)",
     )
     parser.add_argument("--batch_size", type=int, default=16, help="lines per forward pass")
+    add_decoding_arguments(parser)
     parser.add_argument("--num_workers", type=int, default=0, help="processes that read pages and cut lines")
     parser.add_argument("--device", default=None, help="torch device (default: this process's accelerate device)")
     parser.add_argument("--overwrite", action="store_true", help="transcribe again files whose output exists")
@@ -309,9 +310,9 @@ class Counts:
     seconds: float = 0.0
 
 
-def recognise(recognizer, lines: list[np.ndarray], batch_size: int) -> list[tuple[str, float]]:
+def recognise(recognizer, lines: list[np.ndarray], batch_size: int, decoding: dict) -> list[tuple[str, float]]:
     """(text, confidence) of every line: the one place lines meet the model and the decoder."""
-    return [(result["text"], result["score"]) for result in recognizer(lines, batch_size=batch_size)]
+    return [(result["text"], result["score"]) for result in recognizer(lines, batch_size=batch_size, **decoding)]
 
 
 def transcribe_files(recognizer, reads, output_of: dict[InputFile, Path], args, counts: Counts, bar) -> None:
@@ -322,7 +323,8 @@ def transcribe_files(recognizer, reads, output_of: dict[InputFile, Path], args, 
 
     def flush():
         nonlocal window, window_lines
-        results = recognise(recognizer, [line for read in window for line in read.lines], args.batch_size)
+        lines = [line for read in window for line in read.lines]
+        results = recognise(recognizer, lines, args.batch_size, decoding_options(args))
         position = 0
         for read in window:
             mine = results[position : position + len(read.lines)]
@@ -373,6 +375,7 @@ def main(argv=None) -> Counts:
     counts = Counts(skipped_done=len(mine) - len(todo))
 
     checkpoint = load_checkpoint(args.model, Path(args.model).name)
+    check_decoding(checkpoint, decoding_options(args), tune=False)
     recognizer = pipeline(TASK, model=checkpoint.model, processor=checkpoint.processor, device=device)
     output_of = dict(todo)
     reads = DataLoader(

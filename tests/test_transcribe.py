@@ -19,6 +19,7 @@ from training_support import REPO_ROOT, training_env
 from transformers import pipeline
 
 import transcribe
+from data_builders.errors import InputError
 from data_builders.page_layout import PageFile, PageSource, cut_lines, load_page, read_layout
 from modeling_stackmix_htr import HandwritingRecognitionPipeline
 
@@ -194,6 +195,20 @@ def test_line_images_give_text(checkpoint, recognizer, tmp_path):
     (row,) = [json.loads(line) for line in (tmp_path / "jsonl" / f"{paths[0].stem}.jsonl").read_text().splitlines()]
     name = paths[0].relative_to(lines).with_suffix("").as_posix()
     assert row == {"image": paths[0].name, "text": expected[name]["text"], "score": pytest.approx(expected[name]["score"], abs=1e-5)}
+
+
+def test_decoder_options_reach_the_decoding(checkpoint, recognizer, tmp_path):
+    lines = tmp_path / "lines"
+    for index, width in enumerate((70, 130)):
+        draw_page(lines / f"l{index}.png", [drawn_lines()[index]], seed=index, width=width, height=40)
+    paths = sorted(lines.glob("*.png"))
+    expected = recognizer([str(path) for path in paths], decoder="beam", beam_width=3)
+    run(checkpoint, [lines], tmp_path / "beam", "--decoder", "beam", "--beam_width", "3")
+    assert [(tmp_path / "beam" / f"{path.stem}.txt").read_text() for path in paths] == [r["text"] + "\n" for r in expected]
+    # Weights of a language model the checkpoint does not have stop the run before any work.
+    with pytest.raises(InputError, match="--lm_weight and --word_bonus weigh a language model"):
+        run(checkpoint, [lines], tmp_path / "lm", "--decoder", "beam", "--lm_weight", "0.5")
+    assert not (tmp_path / "lm").exists()
 
 
 # ---------------------------------------------------------------- resume
