@@ -8,8 +8,10 @@ Datasets: Saint Gall (lines nearly fill the canvas) and an IAM-like synthetic se
 as IAM's do (aspect ratios around 13 with a tail of short lines), where padding matters. Each
 setting runs in its own process (so the peak memory is its own) over the first batches of the
 training split's epoch-0 order; batches are collated before timing, as DataLoader workers would
-do, so the figures are those of the model step (forward, CTC loss, backward, AdamW). The CPU
-section always runs; the GPU section runs when CUDA is available.
+do, so the figures are those of the model step (forward, CTC loss, backward, AdamW). Besides
+wall-clock lines/s, each row gives lines per CPU-second of the process, which a busy shared
+machine disturbs less (use `--threads 1` there). The CPU section always runs; the GPU section
+runs when CUDA is available.
 
     python bench/train_throughput.py                                    # Saint Gall built from ../shared
     python bench/train_throughput.py --dataset outputs/exp/saintgall --presets small --skip_compiled
@@ -131,12 +133,12 @@ def measure(setting: dict) -> dict:
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=setting["precision"] == "bf16")
     # The warm-up steps first, then a pass over the timed batches to let the kernels of every
     # batch shape be built: what a long run sees once widths (multiples of 8) repeat.
-    timed = 0.0
+    timed = cpu_timed = 0.0
     for step, batch in enumerate(batches + batches[warmup:]):
         inputs = {key: batch[key].to(device) for key in ("pixel_values", "pixel_mask", "labels") if key in batch}
         if device.type == "cuda":
             torch.cuda.synchronize()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         with autocast:
             loss = model(**inputs).loss
         loss.backward()
@@ -146,16 +148,23 @@ def measure(setting: dict) -> dict:
             torch.cuda.synchronize()
         if step >= warmup + steps:
             timed += time.perf_counter() - started
+            cpu_timed += time.process_time() - cpu_started
     return {
         **setting,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
         "lines_per_second": steps * batch_size / timed,
+        # lines per second of CPU time used by this process: steadier than wall time on a shared machine
+        "lines_per_cpu_second": steps * batch_size / cpu_timed,
         "seconds_per_step": timed / steps,
         "mean_batch_width": sum(b["pixel_values"].shape[-1] for b in batches[warmup:]) / steps,
         # share of the computed columns that are padding (what batch-norm statistics also see)
         "padding_share": 1 - valid_columns / sum(b["pixel_values"].shape[-1] * batch_size for b in batches[warmup:]),
         "peak_memory_mb": peak_memory_mb(device),
     }
+
+
+def setting_name(padding: str, precision: str, channels_last: bool, compiled: bool) -> str:
+    return "-".join([padding, precision] + ["cl"] * channels_last + ["compiled"] * compiled)
 
 
 def describe(row: dict) -> str:
@@ -179,6 +188,11 @@ def main():
     parser.add_argument("--presets", default="paper,small", help="comma list of model presets")
     parser.add_argument("--datasets", default=f"saintgall,{IAM_LIKE}", help=f"comma list of saintgall and {IAM_LIKE}")
     parser.add_argument("--skip_compiled", action="store_true", help="leave out the compiled settings (minutes each on a CPU)")
+    parser.add_argument(
+        "--settings",
+        help="comma list of settings to run, e.g. fixed-fp32,grouped-bf16-cl,grouped-bf16-cl-compiled "
+        "(default: all; the first one is the baseline)",
+    )
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     parser.add_argument("--batch_size", type=int, help="lines per step (default: per preset and device, see CPU_STEPS)")
     parser.add_argument("--warmup", type=int, help="untimed steps first")
@@ -196,6 +210,12 @@ def main():
     datasets = {name: (ensure_dataset(args) if name == "saintgall" else IAM_LIKE) for name in names}
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     settings = [s for s in SETTINGS if not (args.skip_compiled and s[3])]
+    if args.settings:
+        by_name = {setting_name(*setting): setting for setting in SETTINGS}
+        unknown = [name for name in args.settings.split(",") if name not in by_name]
+        if unknown:
+            parser.error(f"--settings: unknown {unknown}; choose from {', '.join(by_name)}")
+        settings = [by_name[name] for name in args.settings.split(",")]
     rows = []
     for device in devices:
         for preset in args.presets.split(","):
@@ -220,30 +240,37 @@ def main():
                     rows.append(row)
                     print(
                         f"{device:4s} {preset:6s} {name:9s} {padding:9s} {describe(row):27s} batch {batch_size:2d}: "
-                        f"{row['lines_per_second']:8.2f} lines/s ({row['seconds_per_step']:.3f} s/step, "
+                        f"{row['lines_per_second']:8.2f} lines/s, {row['lines_per_cpu_second']:.2f} per CPU-second "
+                        f"({row['seconds_per_step']:.3f} s/step, "
                         f"mean width {row['mean_batch_width']:.0f} px, padding {100 * row['padding_share']:.0f} %), "
                         f"peak memory {row['peak_memory_mb']:.0f} MB",
                         flush=True,
                     )
 
     print(f"\ndatasets {datasets}")
-    print("| device | preset | dataset | padding | precision, layout | batch | lines/s | s/step | mean width | padding % | peak MB | vs fixed fp32 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| device | preset | dataset | padding | precision, layout | batch | lines/s | lines/CPU-s | s/step | mean width "
+          "| padding % | peak MB | vs baseline (wall) | vs baseline (CPU) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for device in devices:
         for preset in args.presets.split(","):
             for name in names:
                 group = [r for r in rows if (r["device"], r["preset"], r["dataset_name"]) == (device, preset, name)]
-                baseline = group[0]  # fixed fp32 eager
+                baseline = group[0]  # the first setting: fixed fp32 eager by default
                 for row in group:
                     print(
                         f"| {row['device_name']} | {preset} | {name} | {row['padding']} | {describe(row)} "
-                        f"| {row['batch_size']} | {row['lines_per_second']:.2f} | {row['seconds_per_step']:.3f} "
+                        f"| {row['batch_size']} | {row['lines_per_second']:.2f} | {row['lines_per_cpu_second']:.2f} "
+                        f"| {row['seconds_per_step']:.3f} "
                         f"| {row['mean_batch_width']:.0f} | {100 * row['padding_share']:.0f} | {row['peak_memory_mb']:.0f} "
-                        f"| {row['lines_per_second'] / baseline['lines_per_second']:.2f}x |"
+                        f"| {row['lines_per_second'] / baseline['lines_per_second']:.2f}x "
+                        f"| {row['lines_per_cpu_second'] / baseline['lines_per_cpu_second']:.2f}x |"
                     )
                 variable = [row for row in group if row["padding"] != "fixed"]
+                fixed = [row for row in group if row["padding"] == "fixed"]
+                if not variable or not fixed:
+                    continue
                 best = max(variable, key=lambda row: row["lines_per_second"])
-                fixed_best = max((row for row in group if row["padding"] == "fixed"), key=lambda row: row["lines_per_second"])
+                fixed_best = max(fixed, key=lambda row: row["lines_per_second"])
                 print(
                     f"{device} {preset} {name}: best variable-width setting ({best['padding']}, {describe(best)}) is "
                     f"{best['lines_per_second'] / baseline['lines_per_second']:.2f}x the fixed-padding float32 baseline "
