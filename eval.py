@@ -110,6 +110,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=16, help="lines per forward pass")
     parser.add_argument("--num_workers", type=int, default=0, help="DataLoader workers for decoding and resizing")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
+    parser.add_argument(
+        "--backend",
+        choices=["pytorch", "onnx"],
+        default="pytorch",
+        help="run the checkpoints with PyTorch, or with ONNX Runtime on the CPU (a checkpoint folder is exported "
+        "on the fly; a folder written by `python -m modeling_stackmix_htr.onnx export` is used as is)",
+    )
     parser.add_argument("--num_worst_lines", type=int, default=20, help="worst lines (by CER) listed in summary.md")
     parser.add_argument(
         "--write_model_card",
@@ -137,6 +144,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--tune_lm: tune on a split other than the one scored (--tune_split {args.tune_split}, --split {args.split})")
     if args.max_eval_samples is not None and args.max_eval_samples < 1:
         parser.error("--max_eval_samples must be at least 1")
+    if args.backend == "onnx":
+        args.device = "cpu"  # ONNX Runtime's CPU provider
     return args
 
 
@@ -163,7 +172,7 @@ def checkpoint_names(paths: list[str]) -> list[str]:
     raise AssertionError("distinct paths always have distinct suffixes")
 
 
-def load_checkpoint(path: str, name: str) -> Checkpoint:
+def load_checkpoint(path: str, name: str, backend: str = "pytorch") -> Checkpoint:
     """Load model and processor; any problem becomes an EvaluationError naming `path`."""
     local = Path(path)
     if local.is_dir():
@@ -179,7 +188,12 @@ def load_checkpoint(path: str, name: str) -> Checkpoint:
     elif not could_be_hub_id(path):
         raise EvaluationError(f"checkpoint {path}: no such folder")
     try:
-        model, loading_info = AutoModelForCTC.from_pretrained(path, output_loading_info=True)
+        if backend == "onnx":
+            from modeling_stackmix_htr.onnx import StackMixHTROnnxModel
+
+            model, loading_info = StackMixHTROnnxModel.from_pretrained(path, num_threads=torch.get_num_threads()), {}
+        else:
+            model, loading_info = AutoModelForCTC.from_pretrained(path, output_loading_info=True)
         processor = AutoProcessor.from_pretrained(path)
     except Exception as error:  # transformers, safetensors and the Hub raise many different types
         where = "" if local.is_dir() else " (no such local directory; tried the Hub)"
@@ -533,7 +547,9 @@ def main(argv=None) -> dict:
             load_model_card(path)
 
     # Everything that can fail on bad input happens before the first output is written.
-    checkpoints = [load_checkpoint(path, name) for path, name in zip(args.model, checkpoint_names(args.model))]
+    checkpoints = [
+        load_checkpoint(path, name, args.backend) for path, name in zip(args.model, checkpoint_names(args.model))
+    ]
     data = load_split(args.dataset, args.dataset_config, args.split, args.max_eval_samples)
     references = list(data["text"])
     sample_ids = list(map(str, data["sample_id"] if "sample_id" in data.column_names else range(len(data))))
@@ -577,6 +593,7 @@ def main(argv=None) -> dict:
         "split": args.split,
         "n_samples": len(references),
         "device": args.device,
+        "backend": args.backend,
         "batch_size": args.batch_size,
         "std_ddof": STD_DDOF,
         "checkpoints": per_checkpoint,

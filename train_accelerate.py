@@ -65,6 +65,7 @@ from training.checkpointing import (
     save_training_state,
 )
 from training.checks import characters_unseen_in_train, encode_all, find_unfit_lines, output_frames
+from training.compile import WIDTH_BUCKET, compile_backbone
 from training.data import LineCollator, image_sizes
 from training.init_from import VOCAB_RESIZE_MODES, set_backbone_trainable, start_from_pretrained
 from training.metrics_log import EpochTotals, JsonlLogger, peak_memory_mb
@@ -222,6 +223,13 @@ def parse_args(argv=None):
         action="store_true",
         help="keep convolution weights (hence activations) in channels-last layout: faster oneDNN/cuDNN kernels "
         "(use with bf16 on CPU: torch 2.13's fp32 CPU convolution backward can abort on it with few channels)",
+    )
+    train.add_argument(
+        "--torch_compile",
+        action="store_true",
+        help="compile the convolutional backbone with torch.compile (Inductor); batch widths are rounded up to "
+        "64 columns and each training batch shape compiles once (minutes on a CPU, where it is not faster: see "
+        "bench/train_throughput.py)",
     )
     train.add_argument("--num_workers", type=int, default=2, help="DataLoader worker processes per training process")
     train.add_argument("--seed", type=int, default=6955)
@@ -564,6 +572,7 @@ def main(argv=None):
         train_split = train_split.with_transform(train_transform)
 
     pad_to_width = config.max_width if args.fixed_width else None
+    width_multiple = WIDTH_BUCKET if args.torch_compile else None
     train_sampler = LineBatchSampler(
         len(train_split),
         args.train_batch_size,
@@ -574,7 +583,7 @@ def main(argv=None):
     train_loader = DataLoader(
         train_split,
         batch_sampler=train_sampler,
-        collate_fn=LineCollator(processor, pad_to_width=pad_to_width),
+        collate_fn=LineCollator(processor, pad_to_width=pad_to_width, width_multiple=width_multiple),
         num_workers=args.num_workers,
         worker_init_fn=init_dataloader_worker,
         generator=loader_seed,
@@ -597,6 +606,12 @@ def main(argv=None):
         set_output_bias(model, output_bias)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if args.torch_compile:
+        try:
+            compile_backbone(model, accelerator.device)
+        except RuntimeError as error:
+            raise SystemExit(f"--torch_compile: {error}") from error
+        logger.info(f"backbone compiled with torch.compile; batch widths rounded up to {WIDTH_BUCKET} columns")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
     model, optimizer, train_loader, *prepared_eval = accelerator.prepare(
         model, optimizer, train_loader, *eval_loaders.values()

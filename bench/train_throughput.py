@@ -1,15 +1,20 @@
-"""Training throughput: lines/s and peak memory of one optimizer step, per model preset, for
-paper-style fixed padding (every line on a max_width canvas, no mask) against variable-width
+"""Training throughput: lines/s and peak memory of one optimizer step, per model preset and dataset,
+for paper-style fixed padding (every line on a max_width canvas, no mask) against variable-width
 batches (padded to the batch's widest line, with and without width grouping), in float32 and
-bfloat16 autocast, the latter also with channels-last convolution weights (`--channels_last`).
+bfloat16 autocast (also with channels-last convolutions), eager and with the backbone compiled
+(`--torch_compile`: batch widths rounded up to 64 columns, one graph per shape).
 
-Each setting runs in its own process (so the peak memory is its own) over the first batches
-of the training split's epoch-0 order; batches are collated before timing, as DataLoader
-workers would do during training, so the figures are those of the model step
-(forward, CTC loss, backward, AdamW).
+Datasets: Saint Gall (lines nearly fill the canvas) and an IAM-like synthetic set whose widths vary
+as IAM's do (aspect ratios around 13 with a tail of short lines), where padding matters. Each
+setting runs in its own process (so the peak memory is its own) over the first batches of the
+training split's epoch-0 order; batches are collated before timing, as DataLoader workers would
+do, so the figures are those of the model step (forward, CTC loss, backward, AdamW). Besides
+wall-clock lines/s, each row gives lines per CPU-second of the process, which a busy shared
+machine disturbs less (use `--threads 1` there). The CPU section always runs; the GPU section
+runs when CUDA is available.
 
-    python bench/train_throughput.py                       # Saint Gall, built from ../shared
-    python bench/train_throughput.py --dataset outputs/synthetic --presets small
+    python bench/train_throughput.py                                    # Saint Gall built from ../shared
+    python bench/train_throughput.py --dataset outputs/exp/saintgall --presets small --skip_compiled
 """
 
 import argparse
@@ -23,13 +28,49 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RAW = REPO_ROOT.parent / "shared" / "datasets" / "saintgalldb-v1.0"
-PADDINGS = ("fixed", "variable", "grouped")
-# (autocast precision, channels-last weights)
-PRECISIONS = (("fp32", False), ("bf16", False), ("bf16", True))
+IAM_LIKE = "iam-like"
+# (padding, autocast precision, channels-last convolutions, compiled backbone); the first is the baseline.
+SETTINGS = (
+    ("fixed", "fp32", False, False),
+    ("fixed", "bf16", True, False),
+    ("variable", "fp32", False, False),
+    ("variable", "bf16", True, False),
+    ("grouped", "fp32", False, False),
+    ("grouped", "bf16", False, False),
+    ("grouped", "bf16", True, False),
+    ("fixed", "fp32", False, True),
+    ("grouped", "fp32", False, True),
+    ("grouped", "bf16", True, True),
+)
 # (batch size, warm-up steps, timed steps) per preset on a CPU: the paper preset takes tens of
-# seconds a step there, so it gets fewer steps to keep the whole run near ten minutes.
-CPU_STEPS = {"paper": (4, 0, 2), "small": (8, 2, 10), "tiny": (8, 2, 10)}
-GPU_STEPS = (8, 2, 10)
+# seconds a step there, so it gets fewer steps.
+CPU_STEPS = {"paper": (4, 0, 2), "small": (8, 1, 4), "tiny": (8, 2, 10)}
+GPU_STEPS = {"paper": (16, 3, 20), "small": (32, 3, 20), "tiny": (32, 3, 20)}
+
+
+def iam_like_split(num_lines: int, image_height: int, max_width: int, seed: int = 0):
+    """Synthetic lines whose widths vary like IAM's: aspect ratio ~ N(13, 4.5) clipped to [2, 16]
+    (a tail of short last-lines-of-paragraphs), strokes at random columns, one character per half
+    line height so that every label fits its CTC frames."""
+    import datasets
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    ratios = np.clip(rng.normal(13.0, 4.5, num_lines), 2.0, 16.0)
+    widths = np.minimum(max_width, (ratios * image_height).astype(int))
+    alphabet = list("abcdefghijklmnopqrstuvwxyz ")
+    images, texts = [], []
+    for width in widths:
+        pixels = np.full((image_height, width), 230, dtype=np.uint8)
+        for column in rng.integers(0, width, size=max(1, width // 6)):
+            pixels[image_height // 4 : 3 * image_height // 4, column : column + 2] = 20
+        images.append(Image.fromarray(pixels, mode="L"))
+        length = max(1, int(width / (image_height / 2)))
+        texts.append("".join(rng.choice(alphabet[:-1], 1)) + "".join(rng.choice(alphabet, length - 1)))
+    return datasets.Dataset.from_dict(
+        {"sample_id": [f"line-{i}" for i in range(num_lines)], "image": images, "text": texts}
+    ).cast_column("image", datasets.Image())
 
 
 def measure(setting: dict) -> dict:
@@ -44,11 +85,19 @@ def measure(setting: dict) -> dict:
     from training.metrics_log import peak_memory_mb
     from training.sampler import LineBatchSampler
 
+    from training.compile import WIDTH_BUCKET, compile_backbone
+
     torch.manual_seed(0)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    train = load_dataset_folder_or_hub(setting["dataset"], split="train")
+    device = torch.device(setting["device"])
+    if setting.get("threads"):
+        torch.set_num_threads(setting["threads"])
     config = StackMixHTRConfig.from_preset(setting["preset"])
-    text_rules = read_text_rules(setting["dataset"]) or "none"
+    if setting["dataset"] == IAM_LIKE:
+        train = iam_like_split(setting["batch_size"] * 60, config.image_height, config.max_width)
+        text_rules = "none"
+    else:
+        train = load_dataset_folder_or_hub(setting["dataset"], split="train")
+        text_rules = read_text_rules(setting["dataset"]) or "none"
     tokenizer = StackMixHTRProcessor.from_texts(list(train["text"]), text_rules=text_rules).tokenizer
     image_processor = StackMixHTRImageProcessor(image_height=config.image_height, max_width=config.max_width)
     processor = StackMixHTRProcessor(image_processor, tokenizer, text_rules=text_rules)
@@ -57,28 +106,37 @@ def measure(setting: dict) -> dict:
     batch_size, warmup, steps = setting["batch_size"], setting["warmup"], setting["steps"]
     widths = image_sizes(train)[0] if setting["padding"] == "grouped" else None
     sampler = LineBatchSampler(len(train), batch_size, seed=6955, widths=widths, drop_last=True)
-    collate = LineCollator(processor, pad_to_width=config.max_width if setting["padding"] == "fixed" else None)
-    batches = []
+    collate = LineCollator(
+        processor,
+        pad_to_width=config.max_width if setting["padding"] == "fixed" else None,
+        width_multiple=WIDTH_BUCKET if setting["compiled"] else None,
+    )
+    batches, valid_columns = [], 0
+    all_widths, all_heights = image_sizes(train)
     for indices in sampler:
         if len(batches) == warmup + steps:
             break
         batches.append(collate([train[i] for i in indices]))
+        if len(batches) > warmup:
+            valid_columns += sum(image_processor.fit_size(all_widths[i], all_heights[i])[0] for i in indices)
     if len(batches) < warmup + steps:
         raise SystemExit(f"{setting['dataset']}: not enough training lines for {warmup + steps} batches of {batch_size}")
 
     model = StackMixHTRForCTC(config).to(device).train()
     if setting["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
+    if setting["compiled"]:
+        compile_backbone(model, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-4, weight_decay=1e-2)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=setting["precision"] == "bf16")
     # The warm-up steps first, then a pass over the timed batches to let the kernels of every
     # batch shape be built: what a long run sees once widths (multiples of 8) repeat.
-    timed = 0.0
+    timed = cpu_timed = 0.0
     for step, batch in enumerate(batches + batches[warmup:]):
         inputs = {key: batch[key].to(device) for key in ("pixel_values", "pixel_mask", "labels") if key in batch}
         if device.type == "cuda":
             torch.cuda.synchronize()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         with autocast:
             loss = model(**inputs).loss
         loss.backward()
@@ -88,18 +146,27 @@ def measure(setting: dict) -> dict:
             torch.cuda.synchronize()
         if step >= warmup + steps:
             timed += time.perf_counter() - started
+            cpu_timed += time.process_time() - cpu_started
     return {
         **setting,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
         "lines_per_second": steps * batch_size / timed,
+        # lines per second of CPU time used by this process: steadier than wall time on a shared machine
+        "lines_per_cpu_second": steps * batch_size / cpu_timed,
         "seconds_per_step": timed / steps,
         "mean_batch_width": sum(b["pixel_values"].shape[-1] for b in batches[warmup:]) / steps,
+        # share of the computed columns that are padding (what batch-norm statistics also see)
+        "padding_share": 1 - valid_columns / sum(b["pixel_values"].shape[-1] * batch_size for b in batches[warmup:]),
         "peak_memory_mb": peak_memory_mb(device),
     }
 
 
+def setting_name(padding: str, precision: str, channels_last: bool, compiled: bool) -> str:
+    return "-".join([padding, precision] + ["cl"] * channels_last + ["compiled"] * compiled)
+
+
 def describe(row: dict) -> str:
-    return row["precision"] + (" channels-last" if row["channels_last"] else "")
+    return row["precision"] + (" channels-last" if row["channels_last"] else "") + (" compiled" if row["compiled"] else "")
 
 
 def ensure_dataset(args) -> str:
@@ -117,7 +184,15 @@ def main():
     parser.add_argument("--dataset", help="a built dataset folder (default: Saint Gall built from --raw into a temp dir)")
     parser.add_argument("--raw", default=str(DEFAULT_RAW), help="raw Saint Gall database, used when --dataset is absent")
     parser.add_argument("--presets", default="paper,small", help="comma list of model presets")
-    parser.add_argument("--batch_size", type=int, help="lines per step (default: per preset, see CPU_STEPS)")
+    parser.add_argument("--datasets", default=f"saintgall,{IAM_LIKE}", help=f"comma list of saintgall and {IAM_LIKE}")
+    parser.add_argument("--skip_compiled", action="store_true", help="leave out the compiled settings (minutes each on a CPU)")
+    parser.add_argument(
+        "--settings",
+        help="comma list of settings to run, e.g. fixed-fp32,grouped-bf16-cl,grouped-bf16-cl-compiled "
+        "(default: all; the first one is the baseline)",
+    )
+    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    parser.add_argument("--batch_size", type=int, help="lines per step (default: per preset and device, see CPU_STEPS)")
     parser.add_argument("--warmup", type=int, help="untimed steps first")
     parser.add_argument("--steps", type=int, help="timed steps")
     parser.add_argument("--json_out", help="also write all rows as JSON to this file")
@@ -129,48 +204,77 @@ def main():
 
     import torch
 
-    dataset = ensure_dataset(args)
+    names = args.datasets.split(",")
+    datasets = {name: (ensure_dataset(args) if name == "saintgall" else IAM_LIKE) for name in names}
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    settings = [s for s in SETTINGS if not (args.skip_compiled and s[3])]
+    if args.settings:
+        by_name = {setting_name(*setting): setting for setting in SETTINGS}
+        unknown = [name for name in args.settings.split(",") if name not in by_name]
+        if unknown:
+            parser.error(f"--settings: unknown {unknown}; choose from {', '.join(by_name)}")
+        settings = [by_name[name] for name in args.settings.split(",")]
     rows = []
-    for preset in args.presets.split(","):
-        defaults = GPU_STEPS if torch.cuda.is_available() else CPU_STEPS[preset]
-        batch_size, warmup, steps = (given or default for given, default in zip((args.batch_size, args.warmup, args.steps), defaults))
-        for padding in PADDINGS:
-            for precision, channels_last in PRECISIONS:
-                setting = dict(dataset=dataset, preset=preset, padding=padding, precision=precision,
-                               channels_last=channels_last, batch_size=batch_size, warmup=warmup, steps=steps)
-                result = subprocess.run(
-                    [sys.executable, __file__, "--worker", json.dumps(setting)],
-                    capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"},
-                )
-                if result.returncode:
-                    sys.exit(f"setting {setting} failed:\n{result.stderr[-3000:]}")
-                row = json.loads(result.stdout.strip().splitlines()[-1])
-                rows.append(row)
-                print(
-                    f"{preset:6s} {padding:9s} {describe(row):18s} batch {batch_size:2d}: {row['lines_per_second']:8.2f} lines/s "
-                    f"({row['seconds_per_step']:.3f} s/step, mean width {row['mean_batch_width']:.0f} px), "
-                    f"peak memory {row['peak_memory_mb']:.0f} MB",
-                    flush=True,
-                )
-
-    print(f"\ndataset {dataset}, device {rows[0]['device']}")
-    print("| preset | padding | precision, layout | batch | lines/s | s/step | mean width | peak MB | speed-up |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for preset in args.presets.split(","):
-        group = [row for row in rows if row["preset"] == preset]
-        baseline = next(row for row in group if row["padding"] == "fixed" and describe(row) == "fp32")
-        for row in group:
-            print(
-                f"| {preset} | {row['padding']} | {describe(row)} | {row['batch_size']} | {row['lines_per_second']:.2f} "
-                f"| {row['seconds_per_step']:.3f} | {row['mean_batch_width']:.0f} | {row['peak_memory_mb']:.0f} "
-                f"| {row['lines_per_second'] / baseline['lines_per_second']:.2f}x |"
+    for device in devices:
+        for preset in args.presets.split(","):
+            defaults = CPU_STEPS[preset] if device == "cpu" else GPU_STEPS[preset]
+            batch_size, warmup, steps = (
+                given or default for given, default in zip((args.batch_size, args.warmup, args.steps), defaults)
             )
-        variable = [row for row in group if row["padding"] != "fixed"]
-        best = max(variable, key=lambda row: row["lines_per_second"])
-        print(
-            f"{preset}: best variable-width setting ({best['padding']}, {describe(best)}) is "
-            f"{best['lines_per_second'] / baseline['lines_per_second']:.2f}x the fixed-padding float32 baseline"
-        )
+            for name, dataset in datasets.items():
+                for padding, precision, channels_last, compiled in settings:
+                    setting = dict(
+                        dataset=dataset, dataset_name=name, device=device, threads=args.threads, preset=preset,
+                        padding=padding, precision=precision, channels_last=channels_last, compiled=compiled,
+                        batch_size=batch_size, warmup=warmup, steps=steps,
+                    )
+                    result = subprocess.run(
+                        [sys.executable, __file__, "--worker", json.dumps(setting)],
+                        capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"},
+                    )
+                    if result.returncode:
+                        sys.exit(f"setting {setting} failed:\n{result.stderr[-3000:]}")
+                    row = json.loads(result.stdout.strip().splitlines()[-1])
+                    rows.append(row)
+                    print(
+                        f"{device:4s} {preset:6s} {name:9s} {padding:9s} {describe(row):27s} batch {batch_size:2d}: "
+                        f"{row['lines_per_second']:8.2f} lines/s, {row['lines_per_cpu_second']:.2f} per CPU-second "
+                        f"({row['seconds_per_step']:.3f} s/step, "
+                        f"mean width {row['mean_batch_width']:.0f} px, padding {100 * row['padding_share']:.0f} %), "
+                        f"peak memory {row['peak_memory_mb']:.0f} MB",
+                        flush=True,
+                    )
+
+    print(f"\ndatasets {datasets}")
+    print("| device | preset | dataset | padding | precision, layout | batch | lines/s | lines/CPU-s | s/step | mean width "
+          "| padding % | peak MB | vs baseline (wall) | vs baseline (CPU) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for device in devices:
+        for preset in args.presets.split(","):
+            for name in names:
+                group = [r for r in rows if (r["device"], r["preset"], r["dataset_name"]) == (device, preset, name)]
+                baseline = group[0]  # the first setting: fixed fp32 eager by default
+                for row in group:
+                    print(
+                        f"| {row['device_name']} | {preset} | {name} | {row['padding']} | {describe(row)} "
+                        f"| {row['batch_size']} | {row['lines_per_second']:.2f} | {row['lines_per_cpu_second']:.2f} "
+                        f"| {row['seconds_per_step']:.3f} "
+                        f"| {row['mean_batch_width']:.0f} | {100 * row['padding_share']:.0f} | {row['peak_memory_mb']:.0f} "
+                        f"| {row['lines_per_second'] / baseline['lines_per_second']:.2f}x "
+                        f"| {row['lines_per_cpu_second'] / baseline['lines_per_cpu_second']:.2f}x |"
+                    )
+                variable = [row for row in group if row["padding"] != "fixed"]
+                fixed = [row for row in group if row["padding"] == "fixed"]
+                if not variable or not fixed:
+                    continue
+                best = max(variable, key=lambda row: row["lines_per_second"])
+                fixed_best = max(fixed, key=lambda row: row["lines_per_second"])
+                print(
+                    f"{device} {preset} {name}: best variable-width setting ({best['padding']}, {describe(best)}) is "
+                    f"{best['lines_per_second'] / baseline['lines_per_second']:.2f}x the fixed-padding float32 baseline "
+                    f"and {best['lines_per_second'] / fixed_best['lines_per_second']:.2f}x the best fixed-padding setting "
+                    f"({describe(fixed_best)})"
+                )
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(rows, indent=2))
 

@@ -37,18 +37,23 @@ def _halved(lengths: torch.Tensor) -> torch.Tensor:
     return torch.div(lengths + 1, 2, rounding_mode="floor")
 
 
-def _mask_columns(features: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-    """Zero the columns at and beyond each sample's valid length.
-
-    The next convolution then reads zeros to the right of a line whether the batch was
-    padded or not (the same value as its own zero padding), so padding has no effect on
-    the features of real columns.
-    """
+def _padding_columns(lengths: torch.Tensor | None, width: int) -> torch.Tensor | None:
+    """(B, 1, 1, width) boolean mask, True at and beyond each line's valid length; None without lengths."""
     if lengths is None:
-        return features
-    columns = torch.arange(features.shape[-1], device=features.device)
-    keep = (columns[None, :] < lengths[:, None]).to(features.dtype)
-    return features * keep[:, None, None, :]
+        return None
+    columns = torch.arange(width, device=lengths.device)
+    return (columns[None, :] >= lengths[:, None])[:, None, None, :]
+
+
+def _zero_padding(hidden: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
+    """Zero the padding columns, so the next 3x3 convolution or max-pool reads zeros right of a line
+    exactly as its own zero padding would make it read without a wider neighbour.
+
+    Only tensors that feed such a layer need it; each is zeroed before its ReLU, which keeps the
+    zeros. Out of place on purpose: on a CPU, `masked_fill_`'s gradient comes back in another memory
+    layout than channels-last bf16 activations, which makes batch-norm's backward several times slower.
+    """
+    return hidden if padding is None else torch.where(padding, 0, hidden)
 
 
 class StackMixHTRBasicBlock(nn.Module):
@@ -67,12 +72,12 @@ class StackMixHTRBasicBlock(nn.Module):
                 nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels)
             )
 
-    def forward(self, hidden: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-        """hidden: (B, C_in, H, W) -> (B, C_out, H / stride, W / stride); lengths are the output's valid columns."""
+    def forward(self, hidden: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
+        """hidden: (B, C_in, H, W) -> (B, C_out, H / stride, W / stride); padding marks the output's padding columns."""
         identity = hidden if self.downsample is None else self.downsample(hidden)
-        out = _mask_columns(self.relu(self.bn1(self.conv1(hidden))), lengths)
-        out = self.bn2(self.conv2(out))
-        return _mask_columns(self.relu(out + identity), lengths)
+        out = self.relu(_zero_padding(self.bn1(self.conv1(hidden)), padding))
+        out = self.bn2(self.conv2(out)) + identity
+        return self.relu(_zero_padding(out, padding))
 
 
 class StackMixHTRStage(nn.Module):
@@ -85,10 +90,13 @@ class StackMixHTRStage(nn.Module):
         )
 
     def forward(self, hidden: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if lengths is not None and self.stride == 2:
-            lengths = _halved(lengths)
+        width = hidden.shape[-1]
+        if self.stride == 2:
+            width = (width + 1) // 2
+            lengths = None if lengths is None else _halved(lengths)
+        padding = _padding_columns(lengths, width)
         for block in self.blocks:
-            hidden = block(hidden, lengths)
+            hidden = block(hidden, padding)
         return hidden, lengths
 
 
@@ -121,16 +129,105 @@ class StackMixHTRBackbone(nn.Module):
         self, pixel_values: torch.Tensor, lengths: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """lengths: valid pixel columns (B,) or None; returns features and valid frames."""
-        hidden = _mask_columns(self.relu(self.bn1(self.conv1(pixel_values))), lengths)
-        # After ReLU every value is >= 0, so the max-pool's -inf border and the masked
-        # zeros give the same maximum at the right edge of a line.
-        hidden = self.maxpool(hidden)
+        hidden = self.bn1(self.conv1(pixel_values))
+        # After ReLU every value is >= 0, so the max-pool's -inf border and the zeroed
+        # padding give the same maximum at the right edge of a line.
+        hidden = self.maxpool(self.relu(_zero_padding(hidden, _padding_columns(lengths, hidden.shape[-1]))))
         if lengths is not None:
             lengths = _halved(lengths)
-            hidden = _mask_columns(hidden, lengths)
+            hidden = _zero_padding(hidden, _padding_columns(lengths, hidden.shape[-1]))
         for stage in (self.layer1, self.layer2, self.layer3):
             hidden, lengths = stage(hidden, lengths)
         return hidden, lengths
+
+
+def reversal_index(lengths: torch.Tensor | None, batch: int, frames: int, device: torch.device) -> torch.Tensor:
+    """(B, T) time index that reverses each line's first `length` frames and leaves its padding frames in
+    place (all frames without lengths); applying it twice gives the identity."""
+    steps = torch.arange(frames, device=device)
+    if lengths is None:
+        return steps.flip(0).expand(batch, frames)
+    last = lengths[:, None] - 1
+    return torch.where(steps[None, :] <= last, last - steps[None, :], steps[None, :])
+
+
+def bidirectional_lstm_layer(
+    sequence: torch.Tensor,
+    reverse: torch.Tensor,
+    forward_weights: list[torch.Tensor],
+    backward_weights: list[torch.Tensor],
+    training: bool,
+) -> torch.Tensor:
+    """One bidirectional LSTM layer over a right-padded batch: (B, T, F) -> (B, T, 2 * hidden).
+
+    The backward direction reads every line's valid frames reversed (`reverse` from `reversal_index`),
+    so in both directions a line's padding frames come after its own frames and cannot reach them.
+    The weights are `[w_ih, w_hh, b_ih, b_hh]` (or without the biases) as in `nn.LSTM`.
+    """
+
+    def one_direction(inputs: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
+        state = inputs.new_zeros(1, inputs.shape[0], weights[1].shape[1])
+        output, _, _ = torch.lstm(inputs, (state, state), weights, len(weights) == 4, 1, 0.0, training, False, True)
+        return output
+
+    hidden_size = forward_weights[1].shape[1]
+    forward = one_direction(sequence, forward_weights)
+    backward = one_direction(sequence.gather(1, reverse[:, :, None].expand(-1, -1, sequence.shape[-1])), backward_weights)
+    backward = backward.gather(1, reverse[:, :, None].expand(-1, -1, hidden_size))
+    return torch.cat([forward, backward], dim=-1)
+
+
+class StackMixHTRBiLSTM(nn.LSTM):
+    """Batch-first bidirectional `nn.LSTM` (same parameters and names) that takes each line's length.
+
+    Each layer runs as two unidirectional passes over the padded batch (`bidirectional_lstm_layer`),
+    which makes a line's outputs exactly those of the line alone without packing: the lengths stay
+    on the device (no host synchronisation) and the padded kernels of oneDNN (CPU) and cuDNN (GPU)
+    apply, with bf16 autocast. Outputs at padding frames are unspecified.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float):
+        super().__init__(
+            input_size, hidden_size, num_layers=num_layers, dropout=dropout, bidirectional=True, batch_first=True
+        )
+
+    def direction_weights(self, layer: int, reverse: bool) -> list[torch.Tensor]:
+        """[w_ih, w_hh, b_ih, b_hh] (without biases when `bias` is False) of one layer and direction."""
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
+        suffix = "_reverse" if reverse else ""
+        return [getattr(self, f"{name}_l{layer}{suffix}") for name in names]
+
+    def flatten_parameters(self) -> None:
+        """Keep each layer-direction's weights contiguous in a storage of their own (w_ih, w_hh, b_ih,
+        b_hh), the layout cuDNN reads without copying for the one-layer, one-direction calls made here;
+        `nn.LSTM`'s own flattening puts all layers in one buffer, which those calls cannot use."""
+        if not all(isinstance(weight, torch.Tensor) and weight.is_cuda for weight in self._flat_weights):
+            return
+        with torch.no_grad():
+            for layer in range(self.num_layers):
+                for reverse in (False, True):
+                    group = self.direction_weights(layer, reverse)
+                    buffer = torch.cat([weight.reshape(-1) for weight in group])
+                    offset = 0
+                    for weight in group:
+                        weight.data = buffer[offset : offset + weight.numel()].view_as(weight)
+                        offset += weight.numel()
+
+    def forward(self, sequence: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """sequence: (B, T, input_size); lengths: valid frames (B,), or None when all are -> (B, T, 2 * hidden_size)."""
+        reverse = reversal_index(lengths, sequence.shape[0], sequence.shape[1], sequence.device)
+        hidden = sequence
+        for layer in range(self.num_layers):
+            if layer:
+                hidden = nn.functional.dropout(hidden, self.dropout, self.training)
+            hidden = bidirectional_lstm_layer(
+                hidden,
+                reverse,
+                self.direction_weights(layer, reverse=False),
+                self.direction_weights(layer, reverse=True),
+                self.training,
+            )
+        return hidden
 
 
 class StackMixHTRPreTrainedModel(PreTrainedModel):
@@ -159,11 +256,13 @@ class StackMixHTRForCTC(StackMixHTRPreTrainedModel):
     ResNet34-BiLSTM-CTC line recognizer ("StackMix and Blot Augmentations for Handwritten
     Text Recognition", Shonenkov et al., 2021).
 
-    Lines of different widths can share a batch: with a `pixel_mask`, the columns right
-    of each line are zeroed after every convolution and the BiLSTM runs on packed
-    sequences, so a line's logits over its valid frames and its loss do not depend on
-    how far it was padded (exactly so in eval mode; in train mode batch-norm statistics
-    are batch-wide, as usual).
+    Lines of different widths can share a batch: with a `pixel_mask`, the padding columns
+    are zeroed wherever a 3x3 convolution or the max-pool is about to read them (the
+    smallest set of places that makes a line's right edge see what its own zero padding
+    would show) and the BiLSTM takes each line's length, so a line's logits over its
+    valid frames and its loss do not depend on how far it was padded (exactly so in eval
+    mode; in train mode batch-norm statistics are batch-wide, as usual, and include the
+    zeroed padding: batching lines of similar width keeps that small).
 
     Unlike the paper, the time axis is not pooled to 256 frames: it keeps one frame per
     8 columns, which is the same for the paper's 2048-pixel width and lets lines keep
@@ -174,13 +273,11 @@ class StackMixHTRForCTC(StackMixHTRPreTrainedModel):
         super().__init__(config)
         self.backbone = StackMixHTRBackbone(config)
         self.feature_pool = nn.AdaptiveAvgPool1d(config.sequence_features)
-        self.lstm = nn.LSTM(
+        self.lstm = StackMixHTRBiLSTM(
             config.sequence_features,
             config.lstm_hidden_size,
             num_layers=config.lstm_num_layers,
             dropout=config.lstm_dropout if config.lstm_num_layers > 1 else 0.0,
-            bidirectional=True,
-            batch_first=True,
         )
         self.head = nn.Sequential(
             nn.Linear(2 * config.lstm_hidden_size, config.head_hidden_size),
@@ -302,20 +399,13 @@ class StackMixHTRForCTC(StackMixHTRPreTrainedModel):
         features, frame_lengths = self.backbone(pixel_values, pixel_lengths)
         batch, channels, height, frames = features.shape
         # Each column's channels x height features, averaged down to sequence_features.
-        sequence = self.feature_pool(features.permute(0, 3, 1, 2).reshape(batch * frames, 1, channels * height))
-        sequence = sequence.reshape(batch, frames, -1)
+        sequence = self.feature_pool(features.permute(0, 3, 1, 2).reshape(batch, frames, channels * height))
 
         if frame_lengths is None:
             output_lengths = torch.full((batch,), frames, dtype=torch.long, device=sequence.device)
-            hidden, _ = self.lstm(sequence)
         else:
             output_lengths = frame_lengths.clamp(min=1)
-            packed = nn.utils.rnn.pack_padded_sequence(
-                sequence, output_lengths.cpu(), batch_first=True, enforce_sorted=False
-            )
-            hidden, _ = self.lstm(packed)
-            hidden, _ = nn.utils.rnn.pad_packed_sequence(hidden, batch_first=True, total_length=frames)
-        logits = self.head(hidden)
+        logits = self.head(self.lstm(sequence, None if frame_lengths is None else output_lengths))
 
         loss = None
         if labels is not None:
@@ -335,4 +425,4 @@ class StackMixHTRForCTC(StackMixHTRPreTrainedModel):
         return StackMixHTROutput(loss=loss, logits=logits, output_lengths=output_lengths)
 
 
-__all__ = ["StackMixHTRForCTC", "StackMixHTRPreTrainedModel", "StackMixHTROutput"]
+__all__ = ["StackMixHTRForCTC", "StackMixHTRPreTrainedModel", "StackMixHTROutput", "StackMixHTRBiLSTM"]

@@ -49,6 +49,19 @@ class HandwritingRecognitionPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = False
 
+    def __init__(self, model, *args, backend: str = "pytorch", num_threads: int | None = None, **kwargs):
+        """`backend="onnx"` runs the model with ONNX Runtime (exported in memory; `num_threads` intra-op
+        threads); a `StackMixHTROnnxModel` given as `model` runs there anyway."""
+        if backend == "onnx":
+            try:
+                from modeling_stackmix_htr.onnx import StackMixHTROnnxModel
+            except ImportError as error:
+                raise ImportError(f"backend='onnx' needs the stackmix-htr package with its onnx extra ({error})") from error
+            model = StackMixHTROnnxModel.from_model(model, num_threads=num_threads)
+        elif backend != "pytorch":
+            raise ValueError(f"backend must be 'pytorch' or 'onnx', got {backend!r}")
+        super().__init__(model, *args, **kwargs)
+
     def _sanitize_parameters(self, decoder=None, beam_width=None, alpha=None, beta=None, **kwargs):
         if kwargs:
             raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")

@@ -213,3 +213,23 @@ def test_tiny_model_overfits_four_rendered_lines():
     finally:
         torch.set_num_threads(threads)
     assert predictions == texts, f"not overfitted after {step + 1} steps: {predictions}"
+
+
+def test_bilstm_outputs_equal_each_line_run_alone_and_keep_nn_lstm_names():
+    from modeling_stackmix_htr.modeling_stackmix_htr import StackMixHTRBiLSTM
+
+    torch.manual_seed(0)
+    lstm = StackMixHTRBiLSTM(6, 5, num_layers=2, dropout=0.0).eval()
+    reference = torch.nn.LSTM(6, 5, num_layers=2, bidirectional=True, batch_first=True)
+    assert lstm.state_dict().keys() == reference.state_dict().keys()
+    reference.load_state_dict(lstm.state_dict())
+    lengths = torch.tensor([7, 3, 1])
+    sequence = torch.randn(3, 7, 6)
+    with torch.no_grad():
+        batched = lstm(sequence, lengths)
+        assert batched.shape == (3, 7, 10)
+        for row, length in enumerate(lengths.tolist()):
+            alone, _ = reference(sequence[row : row + 1, :length])
+            torch.testing.assert_close(batched[row, :length], alone[0], atol=1e-6, rtol=1e-6)
+        # Without lengths every frame is valid: the plain bidirectional LSTM.
+        torch.testing.assert_close(lstm(sequence), reference(sequence)[0], atol=1e-6, rtol=1e-6)
