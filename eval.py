@@ -34,58 +34,47 @@ and writes it into each checkpoint (`language_model/attrs.json`, then `decoder: 
 """
 
 import argparse
-import csv
-import io
 import json
 import math
 import os
 import re
 import sys
-import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
-import evaluate
 import numpy as np
 import torch
 from huggingface_hub import EvalResult
 from huggingface_hub import ModelCard
 from huggingface_hub import ModelCardData
-from torch.utils.data import DataLoader
-from transformers import AutoModelForCTC
-from transformers import AutoProcessor
 
 from data_builders.errors import InputError, run_command
-from data_builders.loading import DatasetLoadError, could_be_hub_id, load_dataset_folder_or_hub
-from data_builders.writer import check_output_folder, write_file_atomic
-from metrics import line_cer
-from metrics import load_metric
-from modeling_stackmix_htr import StackMixHTRForCTC  # importing the package registers the Auto classes
-from modeling_stackmix_htr import StackMixHTRProcessor
-from modeling_stackmix_htr import get_text_rules
+from data_builders.loading import DatasetLoadError, load_dataset_folder_or_hub
+from data_builders.atomic import check_output_folder, write_file_atomic
+from metrics.scoring import METRIC_KEYS, load_metric_suite, prediction_rows, predictions_csv, score
+from modeling_stackmix_htr import get_text_rules  # importing the package registers the Auto classes
+from modeling_stackmix_htr.checkpoints import Checkpoint, forward_batches, load_checkpoint, transcribe
 from modeling_stackmix_htr.ctc_beam_search import ATTRS_FILE
 from modeling_stackmix_htr.ctc_beam_search import LANGUAGE_MODEL_DIR
 from modeling_stackmix_htr.processing_stackmix_htr import DECODERS
 
-METRIC_KEYS = ("cer", "wer", "acc", "cer_asr", "wer_asr", "acc_asr")
 METRIC_LABELS = {
     "cer": "CER",
     "wer": "WER",
-    "acc": "String accuracy",
+    "string_accuracy": "String accuracy",
     "cer_asr": "CER (as ASR)",
     "wer_asr": "WER (as ASR)",
-    "acc_asr": "String accuracy (as ASR)",
+    "string_accuracy_asr": "String accuracy (as ASR)",
 }
 # metric key -> (model-index metric type, whether it is scored as ASR)
 MODEL_INDEX_METRICS = {
     "cer": ("cer", False),
     "wer": ("wer", False),
-    "acc": ("accuracy", False),
+    "string_accuracy": ("accuracy", False),
     "cer_asr": ("cer", True),
     "wer_asr": ("wer", True),
-    "acc_asr": ("accuracy", True),
+    "string_accuracy_asr": ("accuracy", True),
 }
 STD_DDOF = 0
 LM_WEIGHT_GRID = (0.1, 0.25, 0.5, 0.75, 1.0)
@@ -152,14 +141,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 # ----------------------------------------------------------------------------- loading
 
 
-@dataclass
-class Checkpoint:
-    name: str
-    path: str
-    model: StackMixHTRForCTC
-    processor: StackMixHTRProcessor
-
-
 def checkpoint_names(paths: list[str]) -> list[str]:
     """Shortest unique trailing path parts: ["a/best", "b/best"] -> ["a/best", "b/best"], ["a/best"] -> ["best"]."""
     parts = [Path(os.path.normpath(path)).parts for path in paths]
@@ -172,41 +153,14 @@ def checkpoint_names(paths: list[str]) -> list[str]:
     raise AssertionError("distinct paths always have distinct suffixes")
 
 
-def load_checkpoint(path: str, name: str, backend: str = "pytorch") -> Checkpoint:
-    """Load model and processor; any problem becomes an EvaluationError naming `path`."""
-    local = Path(path)
-    if local.is_dir():
-        config_file = local / "config.json"
-        if not config_file.is_file():
-            raise EvaluationError(f"checkpoint {path}: config.json is missing")
-        try:
-            json.loads(config_file.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise EvaluationError(f"checkpoint {path}: config.json is not valid JSON ({error})") from error
-    elif local.exists():
-        raise EvaluationError(f"checkpoint {path}: not a directory")
-    elif not could_be_hub_id(path):
-        raise EvaluationError(f"checkpoint {path}: no such folder")
+def load_checkpoints(paths: list[str], backend: str) -> list[Checkpoint]:
+    """Every checkpoint of --model; a problem is an EvaluationError naming the folder."""
     try:
-        if backend == "onnx":
-            from modeling_stackmix_htr.onnx import StackMixHTROnnxModel
-
-            model, loading_info = StackMixHTROnnxModel.from_pretrained(path, num_threads=torch.get_num_threads()), {}
-        else:
-            model, loading_info = AutoModelForCTC.from_pretrained(path, output_loading_info=True)
-        processor = AutoProcessor.from_pretrained(path)
-    except Exception as error:  # transformers, safetensors and the Hub raise many different types
-        where = "" if local.is_dir() else " (no such local directory; tried the Hub)"
-        raise EvaluationError(f"checkpoint {path}{where}: cannot be loaded: {type(error).__name__}: {error}") from error
-    incomplete = {kind: keys for kind, keys in loading_info.items() if kind != "error_msgs" and keys}
-    if incomplete or loading_info.get("error_msgs"):
-        raise EvaluationError(f"checkpoint {path}: weights do not match the model: {incomplete or loading_info}")
-    if processor.vocab_size != model.config.vocab_size:
-        raise EvaluationError(
-            f"checkpoint {path}: the processor has {processor.vocab_size} classes but the model "
-            f"{model.config.vocab_size}"
-        )
-    return Checkpoint(name=name, path=path, model=model, processor=processor)
+        return [load_checkpoint(path, name, backend) for path, name in zip(paths, checkpoint_names(paths))]
+    except EvaluationError:
+        raise
+    except InputError as error:
+        raise EvaluationError(str(error)) from error
 
 
 def load_split(dataset: str, config: str | None, split: str, max_samples: int | None) -> datasets.Dataset:
@@ -227,49 +181,6 @@ def load_split(dataset: str, config: str | None, split: str, max_samples: int | 
 
 
 # ----------------------------------------------------------------------------- inference
-
-
-class _ImageCollator:
-    """DataLoader collate: a list of rows -> processor inputs (runs in the workers)."""
-
-    def __init__(self, processor):
-        self.processor = processor
-
-    def __call__(self, rows: list[dict]):
-        return self.processor(images=[row["image"] for row in rows], return_tensors="pt")
-
-
-def forward_batches(checkpoint: Checkpoint, data: datasets.Dataset, batch_size: int, num_workers: int, device: str):
-    """Yield (logits, output_lengths) on the CPU for consecutive batches of `data`."""
-    model = checkpoint.model.to(device).eval()
-    loader = DataLoader(
-        data.select_columns(["image"]),
-        batch_size=batch_size,
-        num_workers=num_workers,
-        collate_fn=_ImageCollator(checkpoint.processor),
-    )
-    try:
-        with torch.inference_mode():
-            for batch in loader:
-                outputs = model(pixel_values=batch["pixel_values"].to(device), pixel_mask=batch["pixel_mask"].to(device))
-                # Frames past a line's valid length saw only padding; output_lengths drops them.
-                yield outputs.logits.cpu(), outputs.output_lengths.cpu()
-    finally:
-        checkpoint.model.to("cpu")
-
-
-def transcribe(checkpoint: Checkpoint, data: datasets.Dataset, batch_size: int, num_workers: int, device: str, decoding=None):
-    """Transcription of every line of `data` (`decoding`: keyword arguments of the processor's `batch_decode`).
-
-    Returns:
-        (predictions, seconds): one post-processed string per line, and the wall time of the
-        whole loop (image decoding, resizing, forward pass and CTC decoding).
-    """
-    predictions = []
-    start = time.perf_counter()
-    for logits, lengths in forward_batches(checkpoint, data, batch_size, num_workers, device):
-        predictions.extend(checkpoint.processor.batch_decode(logits, output_lengths=lengths, **(decoding or {})))
-    return predictions, time.perf_counter() - start
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
@@ -371,22 +282,6 @@ def count_out_of_vocabulary(references: list[str], processor) -> dict:
 # ----------------------------------------------------------------------------- scoring
 
 
-def load_metric_suite() -> evaluate.CombinedEvaluations:
-    """CER, WER and string accuracy combined, so one compute call gives all three."""
-    return evaluate.combine([load_metric(name) for name in ("cer", "wer", "string_accuracy")])
-
-
-def score(predictions: list[str], references: list[str], scorers) -> dict[str, float]:
-    """The six metrics of METRIC_KEYS with the local evaluate modules."""
-    results = {}
-    for suffix, as_asr in (("", False), ("_asr", True)):
-        values = scorers.compute(predictions=predictions, references=references, as_asr=as_asr)
-        results[f"cer{suffix}"] = values["cer"]
-        results[f"wer{suffix}"] = values["wer"]
-        results[f"acc{suffix}"] = values["string_accuracy"]
-    return results
-
-
 def aggregate(per_checkpoint: dict[str, dict], keys) -> tuple[dict, dict]:
     """Mean and population std (ddof=STD_DDOF) of each key across checkpoints."""
     table = {key: np.array([results[key] for results in per_checkpoint.values()], dtype=np.float64) for key in keys}
@@ -400,15 +295,6 @@ def aggregate(per_checkpoint: dict[str, dict], keys) -> tuple[dict, dict]:
 
 def predictions_file_name(name: str) -> str:
     return re.sub(r"[^\w.-]+", "__", name) + ".csv"
-
-
-def predictions_csv(sample_ids, references, predictions, line_cers) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-    writer.writerow(["sample_id", "reference", "prediction", "cer"])
-    for row in zip(sample_ids, references, predictions, line_cers):
-        writer.writerow(row)
-    return buffer.getvalue()
 
 
 def _cell(text: str) -> str:
@@ -427,7 +313,7 @@ def summary_markdown(args, results: dict, worst_lines: dict[str, list[tuple]]) -
     lines = [
         f"# Evaluation on {args.dataset}{config}, split `{args.split}`",
         "",
-        f"{results['n_samples']} lines, {len(results['checkpoints'])} checkpoint(s). Rates in percent; "
+        f"{results['num_lines']} lines, {len(results['checkpoints'])} checkpoint(s). Rates in percent; "
         "\"as ASR\" = lower-cased, punctuation removed, whitespace collapsed on both sides.",
         "",
         header,
@@ -547,9 +433,7 @@ def main(argv=None) -> dict:
             load_model_card(path)
 
     # Everything that can fail on bad input happens before the first output is written.
-    checkpoints = [
-        load_checkpoint(path, name, args.backend) for path, name in zip(args.model, checkpoint_names(args.model))
-    ]
+    checkpoints = load_checkpoints(args.model, args.backend)
     data = load_split(args.dataset, args.dataset_config, args.split, args.max_eval_samples)
     references = list(data["text"])
     sample_ids = list(map(str, data["sample_id"] if "sample_id" in data.column_names else range(len(data))))
@@ -568,7 +452,7 @@ def main(argv=None) -> dict:
         values = score(predictions, references, scorers)
         values.update(
             path=checkpoint.path,
-            n_samples=len(references),
+            num_lines=len(references),
             seconds=seconds,
             lines_per_second=len(references) / seconds,
             oov=count_out_of_vocabulary(references, checkpoint.processor),
@@ -577,10 +461,9 @@ def main(argv=None) -> dict:
         if checkpoint.name in tuning:
             values["lm_tuning"] = {"split": args.tune_split, "grid": tuning[checkpoint.name]}
         per_checkpoint[checkpoint.name] = values
-        line_cers = [line_cer(prediction, reference) for prediction, reference in zip(predictions, references)]
-        csv_texts[checkpoint.name] = predictions_csv(sample_ids, references, predictions, line_cers)
-        ranked = sorted(zip(sample_ids, references, predictions, line_cers), key=lambda row: row[3], reverse=True)
-        worst_lines[checkpoint.name] = ranked[: args.num_worst_lines]
+        rows = prediction_rows(sample_ids, references, predictions)
+        csv_texts[checkpoint.name] = predictions_csv(rows)
+        worst_lines[checkpoint.name] = sorted(rows, key=lambda row: row[3], reverse=True)[: args.num_worst_lines]
         print(
             f"{checkpoint.name}: " + ", ".join(f"{key} {_percent(values[key])}%" for key in METRIC_KEYS)
             + f", {values['lines_per_second']:.1f} lines/s"
@@ -591,7 +474,7 @@ def main(argv=None) -> dict:
         "dataset": args.dataset,
         "dataset_config": args.dataset_config,
         "split": args.split,
-        "n_samples": len(references),
+        "num_lines": len(references),
         "device": args.device,
         "backend": args.backend,
         "batch_size": args.batch_size,

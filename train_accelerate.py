@@ -28,11 +28,9 @@ of `best_cer/` (`test_predictions.csv`, `test_results.json`).
 """
 
 import argparse
-import csv
 import json
 import logging
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -51,8 +49,8 @@ from augmentations.stackmix.corpus import DEFAULT_CORPUS_MIX
 from augmentations.transforms import TrainAugment, build_train_augmentations
 from data_builders.errors import InputError, run_command
 from data_builders.loading import load_dataset_folder_or_hub
-from data_builders.writer import check_output_folder, write_file_atomic
-from metrics import line_cer, load_metric
+from data_builders.atomic import check_output_folder, write_file_atomic
+from metrics.scoring import METRIC_KEYS, load_metric_suite, prediction_rows, predictions_csv, score
 from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRImageProcessor, StackMixHTRProcessor
 from training.checkpointing import (
     MODEL_SPEC_DIR,
@@ -384,12 +382,14 @@ def warn_unseen_characters(processor, train_split, eval_splits) -> None:
 
 
 @torch.no_grad()
-def evaluate(model, loader, accelerator, processor, with_loss: bool = True) -> tuple[dict, list[tuple[str, str, str]]]:
+def evaluate(
+    model, loader, accelerator, processor, suite, with_loss: bool = True
+) -> tuple[dict, list[tuple[str, str, str]]]:
     """Greedy-decode a split on every process and gather the lines (without the padding duplicates).
 
     Returns:
-        metrics (cer, wer, string_accuracy, and loss when `with_loss`) and the (sample_id, reference,
-        prediction) rows of the whole split.
+        metrics (those of METRIC_KEYS scored with `suite`, num_lines, and loss when `with_loss`) and the
+        (sample_id, reference, prediction) rows of the whole split, in the loader's order.
     """
     model.eval()
     rows = []
@@ -409,14 +409,7 @@ def evaluate(model, loader, accelerator, processor, with_loss: bool = True) -> t
         )
     references = [reference for _, reference, _ in rows]
     predictions = [prediction for _, _, prediction in rows]
-    results = {
-        "cer": load_metric("cer").compute(predictions=predictions, references=references)["cer"],
-        "wer": load_metric("wer").compute(predictions=predictions, references=references)["wer"],
-        "string_accuracy": load_metric("string_accuracy").compute(predictions=predictions, references=references)[
-            "string_accuracy"
-        ],
-        "num_lines": len(rows),
-    }
+    results = {**score(predictions, references, suite), "num_lines": len(rows)}
     if with_loss:
         total = accelerator.reduce(loss_sum, reduction="sum")
         results["loss"] = (total[0] / total[1].clamp(min=1)).item()
@@ -429,21 +422,21 @@ def stop_agreed(accelerator, stop: StopRequest) -> bool:
     return accelerator.reduce(flag, reduction="sum").item() > 0
 
 
-def write_predictions_csv(rows, path: Path) -> None:
-    """sample_id, reference, prediction, cer (of the line) as CSV, written atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["sample_id", "reference", "prediction", "cer"])
-        for sample_id, reference, prediction in sorted(rows):
-            writer.writerow([sample_id, reference, prediction, f"{line_cer(prediction, reference):.6f}"])
-    os.replace(tmp, path)
+def write_test_results(rows, split: datasets.Dataset, results: dict, output_dir: Path) -> None:
+    """test_predictions.csv (the split's order) and test_results.json, as eval.py writes them for a checkpoint."""
+    position = {sample_id: index for index, sample_id in enumerate(split["sample_id"])}
+    rows = sorted(rows, key=lambda row: position.get(row[0], len(position)))
+    sample_ids, references, predictions = zip(*rows) if rows else ((), (), ())
+    table = predictions_csv(prediction_rows(sample_ids, references, predictions))
+    write_file_atomic(output_dir / "test_predictions.csv", table.encode("utf-8"))
+    write_file_atomic(output_dir / "test_results.json", (json.dumps(results, indent=2) + "\n").encode("utf-8"))
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    output_dir = Path(args.output_dir)
-    check_output_folder(output_dir, "--output_dir")
+# --------------------------------------------------------------------------------- the steps of main()
+
+
+def make_accelerator(args, output_dir: Path) -> Accelerator:
+    """The Accelerator of the run, with one log line per event on the main process."""
     accelerator = Accelerator(
         cpu=args.cpu,
         mixed_precision=args.mixed_precision,
@@ -472,10 +465,11 @@ def main(argv=None):
         f"mixed precision {accelerator.mixed_precision}",
         main_process_only=True,
     )
-    set_seed(args.seed)
+    return accelerator
 
-    # --- Data -------------------------------------------------------------------------------------
-    text_rules = args.text_rules or default_text_rules(args.dataset[0])
+
+def load_data(args, accelerator, output_dir: Path, text_rules: str):
+    """(train split, {"validation", "test"} splits, texts the vocabulary comes from)."""
     splits, train_split = load_train_split(args, text_rules)
     eval_splits = {"validation": splits[args.validation_split]}
     if args.test_split and args.test_split in splits and len(splits[args.test_split]):
@@ -491,10 +485,12 @@ def main(argv=None):
         train_split = train_split.select(range(min(args.max_train_samples, len(train_split))))
     if args.max_eval_samples is not None:
         eval_splits = {name: split.select(range(min(args.max_eval_samples, len(split)))) for name, split in eval_splits.items()}
+    return train_split, eval_splits, vocab_texts
 
-    # --- Processor and model: from the state when resuming, from --init_from, else from the arguments --
-    state_dir = None
-    initial_model = None  # a model built with its weights (--init_from); else one is built below
+
+def build_processor_and_model(args, output_dir: Path, vocab_texts: list[str], text_rules: str):
+    """(processor, config, model with its weights or None, state folder to resume from or None): from the
+    saved state when resuming, from --init_from, else from the arguments (the model is then built later)."""
     if args.resume_from_checkpoint:
         requested = output_dir / "state" if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
         state_dir = resolve_state_dir(requested)
@@ -508,7 +504,8 @@ def main(argv=None):
         config.pretrained_resnet34_path = None  # the state holds trained weights
         if args.init_from:
             logger.info(f"resuming: the saved state holds the weights, --init_from {args.init_from} is not read")
-    elif args.init_from:
+        return processor, config, None, state_dir
+    if args.init_from:
         start = start_from_pretrained(
             args.init_from,
             vocab_texts,
@@ -522,32 +519,25 @@ def main(argv=None):
         )
         for note in start.notes:
             logger.info(note)
-        processor, config, initial_model = start.processor, start.model.config, start.model
-    else:
-        config = build_model_config(args, vocab_size=1)
-        processor = build_processor(args, config, vocab_texts, text_rules)
-        config.vocab_size = processor.vocab_size
-    logger.info(
-        f"text rules {processor.text_rules!r}, {processor.vocab_size} classes, preset {args.model_preset or 'of --init_from'} "
-        f"({config.image_height} x {config.max_width}, {config.num_channels} channel(s))"
-    )
+        return start.processor, start.model.config, start.model, None
+    config = build_model_config(args, vocab_size=1)
+    processor = build_processor(args, config, vocab_texts, text_rules)
+    config.vocab_size = processor.vocab_size
+    return processor, config, None, None
 
-    sizes = {"train": image_sizes(train_split)} | {name: image_sizes(split) for name, split in eval_splits.items()}
-    check_lines(
-        accelerator,
-        processor,
-        config,
-        {"train": train_split, "validation": eval_splits["validation"]},
-        sizes,
-        output_dir,
-    )
-    output_bias = None
-    if args.blank_bias is not None and state_dir is None:
-        frames = [output_frames(processor.image_processor, w, h, config.width_stride) for w, h in zip(*sizes["train"])]
-        output_bias = initial_output_bias(args.blank_bias, processor, train_split["text"], train_split["sample_id"], frames)
-        logger.info(f"output-layer bias --blank_bias {args.blank_bias}: blank {output_bias[processor.blank_id]:.3f}")
-    warn_unseen_characters(processor, train_split, eval_splits)
 
+def initial_bias(args, processor, config, train_split, train_sizes):
+    """The output-layer bias of a fresh model with --blank_bias, else None."""
+    if args.blank_bias is None:
+        return None
+    frames = [output_frames(processor.image_processor, w, h, config.width_stride) for w, h in zip(*train_sizes)]
+    output_bias = initial_output_bias(args.blank_bias, processor, train_split["text"], train_split["sample_id"], frames)
+    logger.info(f"output-layer bias --blank_bias {args.blank_bias}: blank {output_bias[processor.blank_id]:.3f}")
+    return output_bias
+
+
+def build_train_transform(args, accelerator, processor) -> TrainAugment | None:
+    """The lazy per-access transform of the training lines: StackMix, then the augmentations (None: neither)."""
     pre_transform = None
     if args.stackmix_bank:
         from augmentations.stackmix import StackMixReplacement
@@ -566,11 +556,13 @@ def main(argv=None):
             corpus_mix=args.corpus_mix,
         )
     augmentations = build_train_augmentations(args.use_augs, args.use_blots)
-    train_transform = None
-    if augmentations is not None or pre_transform is not None:
-        train_transform = TrainAugment(augmentations, args.seed, rank=accelerator.process_index, pre_transform=pre_transform)
-        train_split = train_split.with_transform(train_transform)
+    if augmentations is None and pre_transform is None:
+        return None
+    return TrainAugment(augmentations, args.seed, rank=accelerator.process_index, pre_transform=pre_transform)
 
+
+def build_dataloaders(args, accelerator, processor, config, train_split, eval_splits, sizes):
+    """(training loader, its batch sampler, {split name: evaluation loader})."""
     pad_to_width = config.max_width if args.fixed_width else None
     width_multiple = WIDTH_BUCKET if args.torch_compile else None
     train_sampler = LineBatchSampler(
@@ -579,14 +571,13 @@ def main(argv=None):
         seed=args.seed,
         widths=sizes["train"][0] if args.group_by_width else None,
     )
-    loader_seed = torch.Generator().manual_seed(args.seed)
     train_loader = DataLoader(
         train_split,
         batch_sampler=train_sampler,
         collate_fn=LineCollator(processor, pad_to_width=pad_to_width, width_multiple=width_multiple),
         num_workers=args.num_workers,
         worker_init_fn=init_dataloader_worker,
-        generator=loader_seed,
+        generator=torch.Generator().manual_seed(args.seed),
         pin_memory=accelerator.device.type == "cuda",
     )
     eval_loaders = {}
@@ -600,8 +591,11 @@ def main(argv=None):
             num_workers=args.num_workers,
             worker_init_fn=init_dataloader_worker,
         )
+    return train_loader, train_sampler, eval_loaders
 
-    model = initial_model if initial_model is not None else StackMixHTRForCTC(config)
+
+def prepare_model(args, accelerator, model, output_bias):
+    """The model as training runs it: initial bias, memory layout, compiled backbone."""
     if output_bias is not None:
         set_output_bias(model, output_bias)
     if args.channels_last:
@@ -612,16 +606,12 @@ def main(argv=None):
         except RuntimeError as error:
             raise SystemExit(f"--torch_compile: {error}") from error
         logger.info(f"backbone compiled with torch.compile; batch widths rounded up to {WIDTH_BUCKET} columns")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
-    model, optimizer, train_loader, *prepared_eval = accelerator.prepare(
-        model, optimizer, train_loader, *eval_loaders.values()
-    )
-    eval_loaders = dict(zip(eval_loaders, prepared_eval))
+    return model
 
-    # One scheduler step per optimizer step; the prepared loader is this process's shard.
-    updates_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
-    total_updates = updates_per_epoch * args.num_train_epochs
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+
+def make_scheduler(args, optimizer, total_updates: int):
+    """The paper's OneCycle schedule over the run's optimizer steps (stepped once per step)."""
+    return torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=args.max_learning_rate,
         total_steps=max(1, total_updates),
@@ -630,22 +620,172 @@ def main(argv=None):
         div_factor=args.max_learning_rate / args.learning_rate,
         final_div_factor=args.final_div_factor,
     )
-    scheduler = accelerator.prepare(scheduler)
 
+
+def resume_state(accelerator, state_dir: Path, scheduler, updates_per_epoch: int, num_train_epochs: int) -> dict:
+    """Load the saved state into the prepared objects and return its progress."""
+    problem = random_states_problem(state_dir, accelerator.process_index)
+    if problem:
+        logger.warning(f"{problem}: resuming with fresh random states (unlike an uninterrupted run)", main_process_only=False)
+    accelerator.load_state(str(state_dir))
+    check_resumed_schedule(scheduler.scheduler.total_steps, updates_per_epoch, num_train_epochs)
+    progress = load_progress(state_dir)
+    logger.info(
+        f"resumed from {state_dir}: epoch {progress['epoch']}, {progress['batches_done_in_epoch']} batches done in it, "
+        f"optimizer step {progress['global_step']}"
+    )
+    return progress
+
+
+def train_epoch(args, accelerator, model, optimizer, scheduler, train_loader, epoch, progress, stop, save_state):
+    """One epoch of optimizer steps (from where a resumed state stopped); returns (its totals, whether
+    a stop signal ended it). A stop saves the state mid-epoch."""
+    skip = progress["batches_done_in_epoch"]
+    epoch_loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
+    saved_totals = progress.get("epoch_totals") if skip else None
+    epoch_totals = EpochTotals(accelerator, scheduler.get_last_lr()[0], saved_totals)
+    nonfinite_in_window = False
+    bar = tqdm(total=len(train_loader), initial=skip, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process)
+    for step, batch in enumerate(epoch_loader, start=skip):
+        with accelerator.accumulate(model):
+            inputs = {"pixel_values": batch["pixel_values"], "labels": batch["labels"]}
+            if "pixel_mask" in batch:
+                inputs["pixel_mask"] = batch["pixel_mask"]
+            loss = model(**inputs).loss
+            # Every process must agree before backward (DDP all-reduces inside it): skip the
+            # batch everywhere when any process sees a non-finite loss, and stop together.
+            flags = accelerator.reduce(
+                torch.tensor([float(not torch.isfinite(loss)), float(stop.requested)], device=accelerator.device),
+                reduction="sum",
+            )
+            if flags[0] > 0:
+                nonfinite_in_window = True
+                progress["nonfinite_losses"] += 1
+                logger.warning(f"non-finite loss at epoch {epoch} batch {step}: the optimizer step is skipped")
+            else:
+                accelerator.backward(loss)
+                epoch_totals.add_loss(loss)
+            if accelerator.sync_gradients:
+                if args.max_grad_norm and not nonfinite_in_window:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                if not nonfinite_in_window:
+                    optimizer.step()
+                epoch_totals.lr = scheduler.get_last_lr()[0]  # the rate of this update, logged
+                # A skipped update still uses its slot of the schedule, which stays tied to epochs.
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                nonfinite_in_window = False
+        epoch_totals.add_lines(len(batch["text"]))
+        bar.update(1)
+        if not accelerator.sync_gradients:
+            continue
+        progress["global_step"] += 1
+        progress["batches_done_in_epoch"] = step + 1
+        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{epoch_totals.lr:.2e}")
+        if flags[1] > 0:
+            save_state(epoch_totals)
+            bar.close()
+            return epoch_totals, True
+        if args.checkpointing_steps and progress["global_step"] % args.checkpointing_steps == 0:
+            save_state(epoch_totals)
+    bar.close()
+    return epoch_totals, False
+
+
+def epoch_row(accelerator, epoch: int, progress: dict, train: dict, validation: dict) -> dict:
+    """The epoch's line of metrics.jsonl and TensorBoard (validation metrics only on validated epochs)."""
+    return {
+        "epoch": epoch,
+        "step": progress["global_step"],
+        "train_loss": train["loss_sum"] / max(train["losses"], 1),
+        **({"val_loss": validation["loss"]} if validation else {}),
+        **{metric: validation[metric] for metric in METRIC_KEYS if validation},
+        "lr": train["lr"],
+        "train_lines": int(train["lines"]),  # real and generated lines trained on this epoch
+        "train_samples_per_second": train["lines"] / max(train["seconds"], 1e-9),
+        "nonfinite_losses": progress["nonfinite_losses"],
+        "world_size": accelerator.num_processes,
+        "peak_memory_mb": peak_memory_mb(accelerator.device),
+    }
+
+
+def save_checkpoints(args, accelerator, model, processor, output_dir: Path, epoch: int, progress: dict, validation: dict):
+    """`last/`, and each `best_*/` whose validation metric improved (the best values go into `progress`)."""
+    improved = ["last"]
+    for folder, (metric, lower_is_better) in CHECKPOINT_METRICS.items() if validation else ():
+        value, previous = validation[metric], progress["best"].get(metric)
+        if previous is None or (value < previous if lower_is_better else value > previous):
+            progress["best"][metric] = validation[metric]
+            improved.append(folder)
+    if not accelerator.is_main_process:
+        return
+    card = build_model_card(
+        title=f"StackMix-HTR ({args.model_preset or 'from ' + args.init_from}) trained on {' + '.join(args.dataset)}",
+        datasets=args.dataset,
+        base_model=args.init_from,
+        metrics={"epoch": epoch, **{f"val_{k}": v for k, v in validation.items() if k != "num_lines"}},
+        training_arguments={**vars(args), "world_size": accelerator.num_processes},
+        text_rules=processor.text_rules,
+    )
+    for folder in improved:
+        save_model_checkpoint(accelerator.unwrap_model(model), processor, output_dir / folder, card)
+
+
+def score_best_checkpoint(accelerator, processor, suite, eval_loaders, eval_splits, output_dir: Path) -> None:
+    """Score `best_cer/` on the test split: test_predictions.csv and test_results.json."""
+    if "test" not in eval_loaders or not (output_dir / "best_cer").is_dir():
+        return
+    best = StackMixHTRForCTC.from_pretrained(output_dir / "best_cer").to(accelerator.device)
+    test, rows = evaluate(best, eval_loaders["test"], accelerator, processor, suite, with_loss=False)
+    if accelerator.is_main_process:
+        results = {"checkpoint": str(output_dir / "best_cer"), **test}
+        write_test_results(rows, eval_splits["test"], results, output_dir)
+        logger.info(
+            f"test ({test['num_lines']} lines) with best_cer/: CER {test['cer']:.4f}, WER {test['wer']:.4f}, "
+            f"accuracy {test['string_accuracy']:.4f}; predictions in {output_dir / 'test_predictions.csv'}"
+        )
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    output_dir = Path(args.output_dir)
+    check_output_folder(output_dir, "--output_dir")
+    accelerator = make_accelerator(args, output_dir)
+    set_seed(args.seed)
+
+    # --- Data, processor and model --------------------------------------------------------------------
+    text_rules = args.text_rules or default_text_rules(args.dataset[0])
+    train_split, eval_splits, vocab_texts = load_data(args, accelerator, output_dir, text_rules)
+    processor, config, model, state_dir = build_processor_and_model(args, output_dir, vocab_texts, text_rules)
+    logger.info(
+        f"text rules {processor.text_rules!r}, {processor.vocab_size} classes, preset {args.model_preset or 'of --init_from'} "
+        f"({config.image_height} x {config.max_width}, {config.num_channels} channel(s))"
+    )
+    sizes = {"train": image_sizes(train_split)} | {name: image_sizes(split) for name, split in eval_splits.items()}
+    check_lines(accelerator, processor, config, {"train": train_split, "validation": eval_splits["validation"]}, sizes, output_dir)
+    output_bias = initial_bias(args, processor, config, train_split, sizes["train"]) if state_dir is None else None
+    warn_unseen_characters(processor, train_split, eval_splits)
+    train_transform = build_train_transform(args, accelerator, processor)
+    if train_transform is not None:
+        train_split = train_split.with_transform(train_transform)
+    train_loader, train_sampler, eval_loaders = build_dataloaders(
+        args, accelerator, processor, config, train_split, eval_splits, sizes
+    )
+    model = prepare_model(args, accelerator, model if model is not None else StackMixHTRForCTC(config), output_bias)
+
+    # --- Optimizer, schedule, resumed state, loggers ----------------------------------------------------
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
+    model, optimizer, train_loader, *prepared_eval = accelerator.prepare(
+        model, optimizer, train_loader, *eval_loaders.values()
+    )
+    eval_loaders = dict(zip(eval_loaders, prepared_eval))
+    # One scheduler step per optimizer step; the prepared loader is this process's shard.
+    updates_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
+    total_updates = updates_per_epoch * args.num_train_epochs
+    scheduler = accelerator.prepare(make_scheduler(args, optimizer, total_updates))
     progress = {"epoch": 0, "batches_done_in_epoch": 0, "global_step": 0, "nonfinite_losses": 0, "best": {}}
     if state_dir is not None:
-        problem = random_states_problem(state_dir, accelerator.process_index)
-        if problem:
-            logger.warning(
-                f"{problem}: resuming with fresh random states (unlike an uninterrupted run)", main_process_only=False
-            )
-        accelerator.load_state(str(state_dir))
-        check_resumed_schedule(scheduler.scheduler.total_steps, updates_per_epoch, args.num_train_epochs)
-        progress = load_progress(state_dir)
-        logger.info(
-            f"resumed from {state_dir}: epoch {progress['epoch']}, {progress['batches_done_in_epoch']} batches done in it, "
-            f"optimizer step {progress['global_step']}"
-        )
+        progress = resume_state(accelerator, state_dir, scheduler, updates_per_epoch, args.num_train_epochs)
 
     tracker_config = {key: value for key, value in vars(args).items() if isinstance(value, (int, float, str, bool))}
     # Epochs logged after the resumed state was saved are logged again: TensorBoard hides the old ones.
@@ -654,8 +794,7 @@ def main(argv=None):
     jsonl = JsonlLogger(output_dir / "metrics.jsonl") if "jsonl" in args.report_to and accelerator.is_main_process else None
     if jsonl is not None and state_dir is not None:
         jsonl.keep_epochs_before(progress["epoch"])
-
-    training_arguments = {**vars(args), "world_size": accelerator.num_processes}
+    suite = load_metric_suite()
 
     def save_state(unfinished_epoch: EpochTotals | None = None):
         # Mid-epoch, the epoch's totals so far go into the state: a resumed epoch reports all of it.
@@ -663,6 +802,7 @@ def main(argv=None):
         config = accelerator.unwrap_model(model).config
         save_training_state(accelerator, output_dir / "state", progress, config, processor)
 
+    # --- Training: an epoch, validation every --eval_every_epochs, checkpoints, the state -------------------
     stop = StopRequest()
     logger.info(
         f"training: {len(train_split)} lines, {len(train_loader)} batches per epoch and process, "
@@ -674,83 +814,19 @@ def main(argv=None):
         if args.freeze_backbone_epochs:
             set_backbone_trainable(accelerator.unwrap_model(model), trainable=epoch >= args.freeze_backbone_epochs)
         if train_transform is not None:
-            train_transform.set_epoch(epoch)
-        if hasattr(pre_transform, "set_epoch"):
-            pre_transform.set_epoch(epoch)
+            train_transform.set_epoch(epoch)  # and StackMix's
         train_sampler.set_epoch(epoch)
         train_loader.set_epoch(epoch)
-        skip = progress["batches_done_in_epoch"]
-        epoch_loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
-
-        saved_totals = progress.get("epoch_totals") if skip else None
-        epoch_totals = EpochTotals(accelerator, scheduler.get_last_lr()[0], saved_totals)
-        nonfinite_in_window = False
-        bar = tqdm(
-            total=len(train_loader), initial=skip, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process
+        epoch_totals, stopped = train_epoch(
+            args, accelerator, model, optimizer, scheduler, train_loader, epoch, progress, stop, save_state
         )
-        for step, batch in enumerate(epoch_loader, start=skip):
-            with accelerator.accumulate(model):
-                inputs = {"pixel_values": batch["pixel_values"], "labels": batch["labels"]}
-                if "pixel_mask" in batch:
-                    inputs["pixel_mask"] = batch["pixel_mask"]
-                loss = model(**inputs).loss
-                # Every process must agree before backward (DDP all-reduces inside it): skip the
-                # batch everywhere when any process sees a non-finite loss, and stop together.
-                flags = accelerator.reduce(
-                    torch.tensor([float(not torch.isfinite(loss)), float(stop.requested)], device=accelerator.device),
-                    reduction="sum",
-                )
-                if flags[0] > 0:
-                    nonfinite_in_window = True
-                    progress["nonfinite_losses"] += 1
-                    logger.warning(f"non-finite loss at epoch {epoch} batch {step}: the optimizer step is skipped")
-                else:
-                    accelerator.backward(loss)
-                    epoch_totals.add_loss(loss)
-                if accelerator.sync_gradients:
-                    if args.max_grad_norm and not nonfinite_in_window:
-                        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                    if not nonfinite_in_window:
-                        optimizer.step()
-                    epoch_totals.lr = scheduler.get_last_lr()[0]  # the rate of this update, logged
-                    # A skipped update still uses its slot of the schedule, which stays tied to epochs.
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    nonfinite_in_window = False
-            epoch_totals.add_lines(len(batch["text"]))
-            bar.update(1)
-            if not accelerator.sync_gradients:
-                continue
-            progress["global_step"] += 1
-            progress["batches_done_in_epoch"] = step + 1
-            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{epoch_totals.lr:.2e}")
-            if flags[1] > 0:
-                save_state(epoch_totals)
-                stopped = True
-                break
-            if args.checkpointing_steps and progress["global_step"] % args.checkpointing_steps == 0:
-                save_state(epoch_totals)
-        bar.close()
         if stopped:
             break
         train = epoch_totals.totals()  # before validation: its seconds are training time
 
-        # Validation every --eval_every_epochs epochs and after the last one; checkpoints follow it.
         validated = (epoch + 1) % args.eval_every_epochs == 0 or epoch + 1 == args.num_train_epochs
-        validation = evaluate(model, eval_loaders["validation"], accelerator, processor)[0] if validated else {}
-        row = {
-            "epoch": epoch,
-            "step": progress["global_step"],
-            "train_loss": train["loss_sum"] / max(train["losses"], 1),
-            **({"val_loss": validation["loss"]} if validated else {}),
-            **{metric: validation[metric] for metric in ("cer", "wer", "string_accuracy") if validated},
-            "lr": train["lr"],
-            "train_lines": int(train["lines"]),  # real and generated lines trained on this epoch
-            "train_samples_per_second": train["lines"] / max(train["seconds"], 1e-9),
-            "nonfinite_losses": progress["nonfinite_losses"],
-            "world_size": accelerator.num_processes,
-            "peak_memory_mb": peak_memory_mb(accelerator.device),
-        }
+        validation = evaluate(model, eval_loaders["validation"], accelerator, processor, suite)[0] if validated else {}
+        row = epoch_row(accelerator, epoch, progress, train, validation)
         validation_text = (
             f", val loss {row['val_loss']:.4f}, CER {row['cer']:.4f}, WER {row['wer']:.4f}, "
             f"accuracy {row['string_accuracy']:.4f}"
@@ -767,24 +843,7 @@ def main(argv=None):
 
         progress["epoch"] = epoch + 1
         progress["batches_done_in_epoch"] = 0
-        improved = ["last"]
-        for folder, (metric, lower_is_better) in CHECKPOINT_METRICS.items() if validated else ():
-            value, previous = validation[metric], progress["best"].get(metric)
-            if previous is None or (value < previous if lower_is_better else value > previous):
-                progress["best"][metric] = validation[metric]
-                improved.append(folder)
-        if accelerator.is_main_process:
-            card_metrics = {"epoch": epoch, **{f"val_{k}": v for k, v in validation.items() if k != "num_lines"}}
-            card = build_model_card(
-                title=f"StackMix-HTR ({args.model_preset or 'from ' + args.init_from}) trained on {' + '.join(args.dataset)}",
-                datasets=args.dataset,
-                base_model=args.init_from,
-                metrics=card_metrics,
-                training_arguments=training_arguments,
-                text_rules=processor.text_rules,
-            )
-            for folder in improved:
-                save_model_checkpoint(accelerator.unwrap_model(model), processor, output_dir / folder, card)
+        save_checkpoints(args, accelerator, model, processor, output_dir, epoch, progress, validation)
         save_state()
         if stop_agreed(accelerator, stop):
             stopped = True
@@ -799,18 +858,7 @@ def main(argv=None):
         accelerator.end_training()
         sys.exit(message)
     stop.restore()
-
-    if "test" in eval_loaders and (output_dir / "best_cer").is_dir():
-        best = StackMixHTRForCTC.from_pretrained(output_dir / "best_cer").to(accelerator.device)
-        test, rows = evaluate(best, eval_loaders["test"], accelerator, processor, with_loss=False)
-        if accelerator.is_main_process:
-            write_predictions_csv(rows, output_dir / "test_predictions.csv")
-            results = {"checkpoint": str(output_dir / "best_cer"), **test}
-            write_file_atomic(output_dir / "test_results.json", json.dumps(results, indent=2).encode("utf-8"))
-            logger.info(
-                f"test ({test['num_lines']} lines) with best_cer/: CER {test['cer']:.4f}, WER {test['wer']:.4f}, "
-                f"accuracy {test['string_accuracy']:.4f}; predictions in {output_dir / 'test_predictions.csv'}"
-            )
+    score_best_checkpoint(accelerator, processor, suite, eval_loaders, eval_splits, output_dir)
     accelerator.end_training()
 
 

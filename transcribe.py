@@ -64,8 +64,9 @@ from data_builders.page_layout import (
 )
 from data_builders.page_layout.files import XML_FOLDERS
 from data_builders.page_layout.formats import sniff_format
-from data_builders.writer import write_file_atomic
-from eval import add_decoding_arguments, check_decoding, decoding_options, load_checkpoint
+from data_builders.atomic import write_file_atomic
+from eval import add_decoding_arguments, check_decoding, decoding_options
+from modeling_stackmix_htr.checkpoints import load_checkpoint
 from modeling_stackmix_htr.pipeline_stackmix_htr import SORT_WINDOW_BATCHES, TASK
 
 OUTPUT_FORMATS = ("page", "alto", "txt", "jsonl")

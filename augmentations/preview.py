@@ -3,7 +3,7 @@
 Rows are samples; columns show the original line, the plain augmentations and the handwritten blots. Each
 transform is forced on (p=1) so that every cell shows its effect.
 
-    python -m augmentations.preview --dataset data/saintgall --out grid.png --n 8
+    python -m augmentations.preview --dataset data/saintgall --output grid.png --num 8
 """
 
 import argparse
@@ -15,13 +15,14 @@ import cv2
 import numpy as np
 
 from data_builders.errors import InputError, run_command
+from data_builders.flags import with_current_spellings
 from data_builders.loading import load_dataset_folder_or_hub
-from data_builders.writer import write_file_atomic
 
 from .base import base_transforms, seed_augmentations
 from .blots import HandwrittenBlot
-from .transforms import to_uint8_array
+from .image_arrays import save_png, to_uint8_array
 
+OLD_SPELLINGS = {"--out": "--output", "--n": "--num", "--height": "--row_height"}
 COLUMNS = ("original", "base augs", "blots")
 BACKGROUND = 200
 GAP = 8
@@ -77,14 +78,6 @@ def render_grid(rows: list[list[np.ndarray]], row_labels: list[str], column_labe
     return canvas
 
 
-def write_png_atomically(image: np.ndarray, path: Path) -> None:
-    """Write an RGB image as PNG through a temporary file in the same folder, so `path` is never partial."""
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise RuntimeError(f"could not encode the preview grid for {path}")
-    write_file_atomic(path, encoded.tobytes())
-
-
 def preview(dataset_dir: str, out: Path, n: int = 8, split: str = "train", seed: int = 0,
             height: int = 64, max_width: int = 1024) -> np.ndarray:
     """Render the first `n` samples of `split` of the built dataset at `dataset_dir` into `out`; returns the grid."""
@@ -104,22 +97,22 @@ def preview(dataset_dir: str, out: Path, n: int = 8, split: str = "train", seed:
     if not rows:
         raise InputError(f"{dataset_dir} split {split!r} is empty")
     grid = render_grid(rows, labels, COLUMNS)
-    write_png_atomically(grid, out)
+    save_png(out, grid)
     return grid
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True, help="built dataset folder (Parquet shards + README.md)")
-    parser.add_argument("--out", type=Path, default=Path("augmentations_preview.png"), help="PNG to write")
-    parser.add_argument("--n", type=int, default=8, help="number of samples (rows)")
+    parser.add_argument("--output", type=Path, default=Path("augmentations_preview.png"), help="PNG to write")
+    parser.add_argument("--num", type=int, default=8, help="number of samples (rows)")
     parser.add_argument("--split", default="train", help="dataset split to sample from")
     parser.add_argument("--seed", type=int, default=0, help="seed of the augmentations")
-    parser.add_argument("--height", type=int, default=64, help="row height of the grid in pixels")
-    parser.add_argument("--max-width", type=int, default=1024, help="widest cell in pixels")
-    args = parser.parse_args(argv)
-    preview(args.dataset, args.out, args.n, args.split, args.seed, args.height, args.max_width)
-    print(f"wrote {args.out}")
+    parser.add_argument("--row_height", type=int, default=64, help="row height of the grid in pixels")
+    parser.add_argument("--max_width", type=int, default=1024, help="widest cell in pixels")
+    args = parser.parse_args(with_current_spellings(argv, OLD_SPELLINGS))
+    preview(args.dataset, args.output, args.num, args.split, args.seed, args.row_height, args.max_width)
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

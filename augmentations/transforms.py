@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 import albumentations as A
 import numpy as np
-from PIL import Image
 from torch.utils.data import get_worker_info
 
 from .base import base_transforms, seed_augmentations
 from .blots import HandwrittenBlot
+from .image_arrays import to_uint8_array
 
 
 def build_train_augmentations(use_augs: bool, use_blots: bool, blot_kwargs: dict | None = None) -> A.Compose | None:
@@ -33,24 +33,6 @@ def build_train_augmentations(use_augs: bool, use_blots: bool, blot_kwargs: dict
     if use_blots:
         transforms.append(HandwrittenBlot(**(blot_kwargs or {})))
     return A.Compose(transforms) if transforms else None
-
-
-def to_uint8_array(image, sample: str) -> np.ndarray:
-    """A line image as a uint8 array: (H, W) for grayscale ("L" or "1") images, (H, W, 3) for the others.
-
-    `sample` names the sample in error messages.
-    """
-    if isinstance(image, Image.Image):
-        if image.mode not in ("L", "RGB"):
-            image = image.convert("L" if image.mode == "1" else "RGB")
-        return np.asarray(image)
-    if isinstance(image, np.ndarray):
-        if image.dtype != np.uint8 or image.ndim not in (2, 3):
-            raise ValueError(
-                f"{sample}: expected a uint8 image of shape (H, W) or (H, W, C), got {image.dtype} {image.shape}"
-            )
-        return image
-    raise TypeError(f"{sample}: expected a PIL image or a numpy array, got {type(image).__name__}")
 
 
 def derive_seed(seed: int, *key: int) -> int:

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from report_sections import replace_section  # bench/ is the script's folder, hence on sys.path
 
-from data_builders.writer import write_file_atomic
+from data_builders.atomic import write_file_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -38,7 +38,7 @@ from transformers import AutoModelForCTC, AutoProcessor
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from data_builders.writer import write_file_atomic  # noqa: E402
+from data_builders.atomic import write_file_atomic  # noqa: E402
 from metrics import load_metric  # noqa: E402
 from modeling_stackmix_htr import StackMixHTRProcessor  # noqa: E402, F401  (registers the Auto classes)
 

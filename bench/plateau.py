@@ -35,7 +35,7 @@ from pathlib import Path
 
 from ablation import OFFLINE_ENV, REPO_ROOT, format_duration, shown, threads_per_job, validation_curve
 
-from data_builders.writer import write_file_atomic
+from data_builders.atomic import write_file_atomic
 
 # setting -> train_accelerate.py arguments added to the common ones; "baseline" is the default recipe
 # (AdamW 2e-4, OneCycleLR to 1e-3 with 10 % warm-up, batch 16, zero output bias).

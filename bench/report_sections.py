@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data_builders.writer import write_file_atomic
+from data_builders.atomic import write_file_atomic
 
 TITLE = "# Benchmark results\n\nEach section below is written by the benchmark it names; rerun it to refresh the section.\n"
 

@@ -123,7 +123,7 @@ def make_char_masks(dataset: Path, out: Path) -> None:
     import torch
 
     import modeling_stackmix_htr as htr
-    from augmentations.char_masks import compute_char_masks, save_char_masks
+    from augmentations.stackmix.char_masks import compute_char_masks, save_char_masks
     from data_builders import load_dataset_folder_or_hub
 
     train = load_dataset_folder_or_hub(dataset, split="train")
@@ -138,7 +138,7 @@ def make_char_masks(dataset: Path, out: Path) -> None:
 
 
 def subset_char_masks(char_masks: Path, count: int, out: Path) -> None:
-    from augmentations.char_masks import CharMaskReport, save_char_masks
+    from augmentations.stackmix.char_masks import CharMaskReport, save_char_masks
     from augmentations.stackmix.dataset_folder import read_split
 
     rows = read_split(char_masks, "train").to_pylist()[:count]

@@ -25,7 +25,7 @@ from report_sections import replace_section  # bench/ is the script's folder, he
 from transformers import AutoModelForCTC, AutoProcessor
 
 import modeling_stackmix_htr  # noqa: F401  (registers the Auto classes)
-from augmentations.char_masks import compute_char_masks, save_char_masks
+from augmentations.stackmix.char_masks import compute_char_masks, save_char_masks
 from augmentations.stackmix import StackMixGenerator, build_bank
 from augmentations.stackmix.fidelity import score_fidelity, worst_lines_grid
 from augmentations.stackmix.frame_mapping import FrameMapping

@@ -1,6 +1,6 @@
 """Builders that turn official handwriting-dataset downloads into Hugging Face datasets.
 
-    python -m data_builders saintgall --raw saintgalldb-v1.0 --out saint_gall
+    python -m data_builders saintgall --raw saintgalldb-v1.0 --output_dir saint_gall
     load_dataset_folder_or_hub("saint_gall")   # train / validation / test, as the folder is now
 """
 
@@ -9,8 +9,7 @@ from .card import read_text_rules
 from .errors import InputError
 from .hub import push_to_hub
 from .loading import load_dataset_folder_or_hub
-from .records import InvalidInputError
-from .writer import BuildReport
+from .records import BuildReport, InvalidInputError
 
 __all__ = [
     "BUILDERS",

@@ -8,9 +8,10 @@ import zipfile
 from pathlib import Path
 from types import ModuleType
 
+from .atomic import check_output_folder
 from .hub import push_to_hub as upload_to_hub
-from .records import InvalidInputError
-from .writer import DEFAULT_MAX_SHARD_MB, BuildReport, check_output_dir, write_dataset
+from .records import BuildReport, InvalidInputError
+from .writer import BUILT_DATASET, DEFAULT_MAX_SHARD_MB, write_dataset
 
 # Source name -> module. Every module has INFO (a SourceInfo) and iter_records(raw_dir, **options);
 # modules with their own options also have add_arguments(parser), and modules whose columns depend
@@ -61,7 +62,7 @@ def build(
     """
     source = get_source(name)
     out_dir = Path(out_dir)
-    check_output_dir(out_dir.absolute(), overwrite)
+    check_output_folder(out_dir, overwrite=overwrite, kind=BUILT_DATASET)
     if source.INFO.needs_raw:
         if raw_dir is None:
             raise InvalidInputError(f"the {name} builder needs --raw (the folder of the official download)")

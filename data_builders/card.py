@@ -12,16 +12,12 @@ import string
 import unicodedata
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import datasets
 import yaml
 from huggingface_hub import hf_hub_download, metadata_load
 
-from .records import SPLITS, SourceInfo
-
-if TYPE_CHECKING:
-    from .writer import BuildReport
+from .records import SPLITS, BuildReport, SourceInfo
 
 TEXT_RULES_KEY = "text_rules"
 MAX_SKIPPED_IDS_IN_CARD = 20
@@ -102,7 +98,7 @@ def _charset_section(char_counts: dict[str, Counter]) -> list[str]:
     return lines
 
 
-def _build_section(report: "BuildReport", options: dict) -> list[str]:
+def _build_section(report: BuildReport, options: dict) -> list[str]:
     lines = ["## Build", ""]
     if options:
         lines.append("Options: " + ", ".join(f"`{key}={value}`" for key, value in sorted(options.items())))
@@ -119,7 +115,7 @@ def _build_section(report: "BuildReport", options: dict) -> list[str]:
     return lines
 
 
-def render_card(info: SourceInfo, report: "BuildReport", features: datasets.Features, options: dict) -> str:
+def render_card(info: SourceInfo, report: BuildReport, features: datasets.Features, options: dict) -> str:
     front = yaml.safe_dump(_front_matter(info, report.counts), sort_keys=False, allow_unicode=True)
     columns = ", ".join(f"`{name}`" for name in features)
     lines = [
@@ -174,5 +170,5 @@ def render_card(info: SourceInfo, report: "BuildReport", features: datasets.Feat
     return "\n".join(lines) + "\n"
 
 
-def write_card(folder: Path, info: SourceInfo, report: "BuildReport", features: datasets.Features, options: dict) -> None:
+def write_card(folder: Path, info: SourceInfo, report: BuildReport, features: datasets.Features, options: dict) -> None:
     (folder / "README.md").write_text(render_card(info, report, features, options), encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Union
@@ -176,3 +177,28 @@ def split_lists_to_map(lists: dict[str, list[Path]]) -> dict[str, str]:
             f"{len(conflicts)} id(s) appear in more than one split list: {', '.join(conflicts[:5])}"
         )
     return id_to_split
+
+
+@dataclass
+class BuildReport:
+    """What a build wrote; rendered into the dataset card."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {split: 0 for split in SPLITS})
+    char_counts: dict[str, Counter] = field(default_factory=lambda: {split: Counter() for split in SPLITS})
+    skipped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    excluded: list[Excluded] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    num_shards: dict[str, int] = field(default_factory=dict)
+    min_size: tuple[int, int] | None = None
+    max_size: tuple[int, int] | None = None
+
+    def add_image_size(self, width: int, height: int) -> None:
+        if self.min_size is None:
+            self.min_size, self.max_size = (width, height), (width, height)
+            return
+        self.min_size = (min(self.min_size[0], width), min(self.min_size[1], height))
+        self.max_size = (max(self.max_size[0], width), max(self.max_size[1], height))
+
+    @property
+    def num_skipped(self) -> int:
+        return sum(len(ids) for ids in self.skipped.values())

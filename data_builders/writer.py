@@ -11,16 +11,9 @@ buffer of rows, so memory does not grow with the dataset size.
 
 from __future__ import annotations
 
-import glob
 import io
 import os
-import re
-import shutil
-import socket
-import tempfile
 import warnings
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -30,9 +23,9 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm.auto import tqdm
 
+from .atomic import atomic_folder, check_output_folder
 from .card import write_card
-from .errors import InputError, OutputExistsError
-from .records import SPLITS, Excluded, InvalidInputError, Invalid, Note, Record, SourceInfo, SourceItem
+from .records import SPLITS, BuildReport, Excluded, InvalidInputError, Invalid, Note, Record, SourceInfo, SourceItem
 
 DEFAULT_MAX_SHARD_MB = 256
 ROWS_PER_ROW_GROUP = 100  # small row groups keep streaming reads light
@@ -61,31 +54,6 @@ def inspect_image(data: bytes) -> tuple[int, int, str]:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             return image.width, image.height, (image.format or "png").lower()
-
-
-@dataclass
-class BuildReport:
-    """What a build wrote; rendered into the dataset card."""
-
-    counts: dict[str, int] = field(default_factory=lambda: {split: 0 for split in SPLITS})
-    char_counts: dict[str, Counter] = field(default_factory=lambda: {split: Counter() for split in SPLITS})
-    skipped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    excluded: list[Excluded] = field(default_factory=list)
-    notes: list[Note] = field(default_factory=list)
-    num_shards: dict[str, int] = field(default_factory=dict)
-    min_size: tuple[int, int] | None = None
-    max_size: tuple[int, int] | None = None
-
-    def add_image_size(self, width: int, height: int) -> None:
-        if self.min_size is None:
-            self.min_size, self.max_size = (width, height), (width, height)
-            return
-        self.min_size = (min(self.min_size[0], width), min(self.min_size[1], height))
-        self.max_size = (max(self.max_size[0], width), max(self.max_size[1], height))
-
-    @property
-    def num_skipped(self) -> int:
-        return sum(len(ids) for ids in self.skipped.values())
 
 
 class _SplitShardWriter:
@@ -229,107 +197,7 @@ def _write_shards(
     return report
 
 
-def _looks_like_built_dataset(path: Path) -> bool:
-    return (path / "README.md").is_file() and (path / "data").is_dir()
-
-
-def check_output_dir(out_dir: Path, overwrite: bool) -> None:
-    """Refuse early (before any work) when OUT_DIR exists and may not be replaced."""
-    if not out_dir.exists():
-        return
-    if not overwrite:
-        raise OutputExistsError(f"{out_dir} already exists; pass --overwrite (overwrite=True) to replace it")
-    if not out_dir.is_dir() or (any(out_dir.iterdir()) and not _looks_like_built_dataset(out_dir)):
-        raise OutputExistsError(
-            f"{out_dir} exists and is not a dataset built by data_builders (no README.md and data/); "
-            "refusing to replace it: choose another --out"
-        )
-
-
-def check_output_folder(path: str | os.PathLike, option: str) -> None:
-    """Refuse, before any work, an output folder that is a file, lies under one, or cannot be written."""
-    path = Path(path).absolute()
-    for existing in (path, *path.parents):
-        if existing.exists():
-            break
-    if not existing.is_dir():
-        raise InputError(f"{option} {path}: {existing} is a file, not a folder; choose another {option}")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"{option} {path}: {existing} is not writable; choose another {option}")
-
-
-def _process_is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
-def _stale_temporary_folders(final: Path):
-    """(folder, kind) of the temporary folders beside `final` whose writer on this host has died."""
-    owned = re.compile(rf"\.{re.escape(final.name)}\.(?P<kind>tmp|old)-(?P<host>.+)-(?P<pid>\d+)-[a-z0-9_]+")
-    host = socket.gethostname()
-    for folder in final.parent.glob(f".{glob.escape(final.name)}.*-*"):
-        match = owned.fullmatch(folder.name)
-        if match and match["host"] == host and folder.is_dir() and not _process_is_running(int(match["pid"])):
-            yield folder, match["kind"]
-
-
-def make_temporary_folder(final: Path, kind: str = "tmp") -> Path:
-    """A new empty folder `.FINAL.KIND-HOST-PID-RANDOM` beside `final` (kind "tmp": a version being
-    written; "old": the replaced version while the new one moves in).
-
-    Folders of this naming left by a killed writer are removed first. A stale "old" folder whose
-    writer died between its two renames still holds the previous version while `final` is missing:
-    that version is moved back into place.
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for folder, stale_kind in _stale_temporary_folders(final):
-        if stale_kind == "old" and not final.exists() and (folder / final.name).is_dir():
-            os.replace(folder / final.name, final)
-        shutil.rmtree(folder, ignore_errors=True)
-    prefix = f".{final.name}.{kind}-{socket.gethostname()}-{os.getpid()}-"
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
-
-
-def write_file_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` through a temporary file in the same folder, then rename it over `path`.
-
-    A reader never sees a partial file and an old `path` survives a failed write. The file gets
-    the permissions a plain `open()` would give it (mkstemp's are owner-only).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)
-        os.replace(tmp_name, path)
-    except BaseException:
-        os.unlink(tmp_name)
-        raise
-
-
-def publish_folder(tmp_dir: Path, out_dir: Path) -> None:
-    """Move the finished build into place; an old OUT_DIR is removed only once the new one is complete."""
-    if not out_dir.exists():
-        os.replace(tmp_dir, out_dir)
-        return
-    old_dir = make_temporary_folder(out_dir, "old")
-    os.replace(out_dir, old_dir / out_dir.name)
-    try:
-        os.replace(tmp_dir, out_dir)
-    except BaseException:
-        os.replace(old_dir / out_dir.name, out_dir)
-        raise
-    finally:
-        shutil.rmtree(old_dir, ignore_errors=True)
+BUILT_DATASET = ("a dataset built by data_builders", ("README.md", "data"))
 
 
 def write_dataset(
@@ -349,10 +217,8 @@ def write_dataset(
     Invalid samples stop the build with an `InvalidInputError` that lists them, unless
     `skip_invalid` is set, in which case they are left out and recorded in the card.
     """
-    out_dir = Path(out_dir).absolute()
-    check_output_dir(out_dir, overwrite)
-    tmp_dir = make_temporary_folder(out_dir)
-    try:
+    out_dir = check_output_folder(out_dir, overwrite=overwrite, kind=BUILT_DATASET)
+    with atomic_folder(out_dir) as tmp_dir:
         data_dir = tmp_dir / "data"
         data_dir.mkdir()
         max_shard_bytes = max(1, int(max_shard_mb * 1024 * 1024))
@@ -362,9 +228,4 @@ def write_dataset(
         if sum(report.counts.values()) == 0:
             raise InvalidInputError(f"the {info.name} raw data gave no usable samples")
         write_card(tmp_dir, info, report, dataset_features(info), options or {})
-        tmp_dir.chmod(0o755)  # mkdtemp creates it private; a published dataset is readable like any folder
-        publish_folder(tmp_dir, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
     return report

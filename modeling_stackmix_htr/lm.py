@@ -17,13 +17,14 @@ Beam search only uses the model once the checkpoint decodes with `decoder="beam"
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from data_builders.atomic import atomic_folder, check_output_folder, write_file_atomic
+from data_builders.errors import InputError, run_command
 
 from .ctc_beam_search import ALPHABET_FILE, ATTRS_FILE, LANGUAGE_MODEL_DIR, UNIGRAMS_FILE, LanguageModelSettings, alphabet_json
 from .kneser_ney import KneserNeyModel
@@ -32,7 +33,7 @@ from .text_rules import get_text_rules
 DEFAULT_ORDER = 3
 
 
-class LanguageModelBuildError(Exception):
+class LanguageModelBuildError(InputError):
     """An input the build cannot use; the message names it and says what to do."""
 
 
@@ -135,12 +136,9 @@ def estimate_with_python(sentences: list[str], order: int, arpa_path: Path) -> l
 
 def build(args) -> dict:
     """Build CKPT/language_model/ and CKPT/alphabet.json; returns what went in."""
-    from data_builders.writer import publish_folder, write_file_atomic
-
     checkpoint = Path(args.model)
     target = checkpoint / LANGUAGE_MODEL_DIR
-    if target.exists() and not args.overwrite:
-        raise LanguageModelBuildError(f"{target} already exists; pass --overwrite to replace it")
+    check_output_folder(target, "--model", overwrite=args.overwrite)
     corpus = Path(args.corpus)
     if not corpus.is_file():
         raise LanguageModelBuildError(f"corpus {corpus}: file not found")
@@ -159,9 +157,7 @@ def build(args) -> dict:
             f"corpus {corpus}: no line is written in characters the model can emit; check the file and the checkpoint"
         )
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{LANGUAGE_MODEL_DIR}.tmp-", dir=checkpoint))
-    try:
-        staging.chmod(0o777 & ~_umask())  # mkdtemp's folder is owner-only
+    with atomic_folder(target) as staging:
         arpa_path = staging / f"{args.order}gram.arpa"
         if estimator == "lmplz":
             estimate_with_lmplz(sentences, args.order, arpa_path)
@@ -171,28 +167,14 @@ def build(args) -> dict:
         (staging / UNIGRAMS_FILE).write_text("".join(f"{word}\n" for word in sorted(words)), encoding="utf-8")
         (staging / ATTRS_FILE).write_text(LanguageModelSettings().to_json(), encoding="utf-8")
         write_file_atomic(checkpoint / ALPHABET_FILE, alphabet_json(processor.ctc_labels).encode("utf-8"))
-        publish_folder(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     report["words"] = len(words)
     report["sentences"] = len(sentences)
     return report
 
 
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
-def main(argv=None) -> int:
+def build_from_arguments(argv=None) -> None:
     args = parse_args(argv)
-    try:
-        report = build(args)
-    except LanguageModelBuildError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    report = build(args)
     print(
         f"wrote {Path(args.model) / LANGUAGE_MODEL_DIR}: {report['order']}-gram model ({report['estimator']}) of "
         f"{report['sentences']} lines and {report['words']} distinct words; corpus lines kept {report['corpus_lines']}, "
@@ -201,7 +183,11 @@ def main(argv=None) -> int:
     print("beam search uses it with decoder='beam'; eval.py --tune_lm chooses its weights and makes beam the default")
     if report["decoder"] == "beam":
         print("note: this checkpoint already decodes by beam search; the new model starts with default weights until tuned")
-    return 0
+
+
+def main(argv=None) -> int:
+    """Build; bad input is reported as one line on stderr with exit status 2."""
+    return run_command(build_from_arguments, argv)
 
 
 if __name__ == "__main__":

@@ -21,13 +21,15 @@ Needs the `onnx` extra: `pip install "stackmix-htr[onnx]"`.
 import argparse
 import copy
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from data_builders.atomic import atomic_folder, check_output_folder, write_file_atomic
+from data_builders.errors import InputError, run_command
 
 from .configuration_stackmix_htr import StackMixHTRConfig
 from .modeling_stackmix_htr import (
@@ -44,7 +46,7 @@ OUTPUT_NAMES = ("logits", "output_lengths")
 DEFAULT_OPSET = 18
 
 
-class OnnxExportError(Exception):
+class OnnxExportError(InputError):
     """A checkpoint or output folder that cannot be exported; the message says why."""
 
 
@@ -278,8 +280,6 @@ class StackMixHTROnnxModel:
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
         """Write `model.onnx` and `config.json` to `save_directory` (the pipeline saves the processor itself)."""
-        from data_builders.writer import write_file_atomic
-
         target = Path(save_directory)
         target.mkdir(parents=True, exist_ok=True)
         write_file_atomic(target / ONNX_FILE, self.model_bytes)
@@ -293,29 +293,20 @@ def export_checkpoint(checkpoint: str, output_dir: str, opset: int = DEFAULT_OPS
     """Export a `save_pretrained` checkpoint folder to `output_dir` (model.onnx, config, processor), atomically."""
     from transformers import AutoProcessor
 
-    from data_builders.writer import publish_folder
-
     _require_onnx()
     source, target = Path(checkpoint), Path(output_dir)
     if not (source / "config.json").is_file():
         raise OnnxExportError(f"{source}: not a checkpoint folder (no config.json)")
-    if target.exists() and not overwrite:
-        raise OnnxExportError(f"{target} already exists; pass --overwrite to replace it")
+    check_output_folder(target, "output_dir", overwrite=overwrite)
     try:
         model = StackMixHTRForCTC.from_pretrained(source)
         processor = AutoProcessor.from_pretrained(source)
     except Exception as error:  # transformers and safetensors raise many types
         raise OnnxExportError(f"{source}: cannot be loaded: {type(error).__name__}: {error}") from error
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    with atomic_folder(target) as staging:
         export_model(model, staging / ONNX_FILE, opset=opset)
         model.config.save_pretrained(staging)
         processor.save_pretrained(staging)
-        publish_folder(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 
@@ -328,13 +319,9 @@ def main(argv=None) -> None:
     export.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
     export.add_argument("--overwrite", action="store_true", help="replace output_dir if it exists")
     args = parser.parse_args(argv)
-    try:
-        target = export_checkpoint(args.checkpoint, args.output_dir, opset=args.opset, overwrite=args.overwrite)
-    except OnnxExportError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    target = export_checkpoint(args.checkpoint, args.output_dir, opset=args.opset, overwrite=args.overwrite)
     print(f"wrote {target / ONNX_FILE}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command(main))

@@ -18,6 +18,7 @@ from builder_fixtures import make_bentham, make_hkr, make_iam, make_marking, mak
 
 import data_builders
 from data_builders import InvalidInputError, build, read_text_rules
+from data_builders import atomic
 from data_builders import hub as hub_module
 from data_builders import writer as writer_module
 from data_builders.__main__ import main as cli_main
@@ -501,6 +502,6 @@ def test_an_overwrite_killed_between_its_renames_gets_its_previous_version_back(
     aside = tmp_path / f".out.old-{socket.gethostname()}-{dead_pid()}-q1w2e3r4"
     aside.mkdir()
     (tmp_path / "out").rename(aside / "out")
-    writer_module.make_temporary_folder(tmp_path / "out").rmdir()
+    atomic.make_temporary_folder(tmp_path / "out").rmdir()
     assert card_text(tmp_path / "out") == card
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out", "raw"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from augmentations.char_masks import align_line
+from augmentations.stackmix.char_masks import align_line
 from augmentations.stackmix.ctc_alignment import forced_align, forced_runs, greedy_runs, runs_to_boxes
 from augmentations.stackmix.frame_mapping import FrameMapping, measure_frame_mapping
 

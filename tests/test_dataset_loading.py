@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from builder_fixtures import make_marking
 
-from augmentations.char_masks import CHAR_MASK_FEATURES, CharMaskReport, save_char_masks
+from augmentations.stackmix.char_masks import CHAR_MASK_FEATURES, CharMaskReport, save_char_masks
 from data_builders import InputError, build, load_dataset_folder_or_hub
 
 

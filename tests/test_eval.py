@@ -126,17 +126,17 @@ def test_results_equal_an_independent_computation_on_the_predictions(evaluation)
         expected = {
             "cer": corpus_rate(predictions, references, list),
             "wer": corpus_rate(predictions, references, str.split),
-            "acc": np.mean([p == r for p, r in zip(predictions, references)]),
+            "string_accuracy": np.mean([p == r for p, r in zip(predictions, references)]),
             "cer_asr": corpus_rate(asr_predictions, asr_references, list),
             "wer_asr": corpus_rate(asr_predictions, asr_references, str.split),
-            "acc_asr": np.mean([p == r for p, r in zip(asr_predictions, asr_references)]),
+            "string_accuracy_asr": np.mean([p == r for p, r in zip(asr_predictions, asr_references)]),
         }
         for key, value in expected.items():
             assert values[key] == pytest.approx(value), (name, key)
         for row in rows:
             line_cer = Levenshtein.distance(row["reference"], row["prediction"]) / len(row["reference"])
             assert float(row["cer"]) == pytest.approx(line_cer)
-        assert values["n_samples"] == len(TEST_TEXTS)
+        assert values["num_lines"] == len(TEST_TEXTS)
         assert values["lines_per_second"] > 0
 
 
@@ -145,7 +145,7 @@ def test_mean_and_std_across_checkpoints(evaluation):
     per_checkpoint = list(results["checkpoints"].values())
     # Random checkpoints must disagree somewhere, or the std check below proves nothing.
     assert len({values["cer"] for values in per_checkpoint}) > 1
-    for key in ("cer", "wer", "acc", "cer_asr", "wer_asr", "acc_asr", "lines_per_second"):
+    for key in ("cer", "wer", "string_accuracy", "cer_asr", "wer_asr", "string_accuracy_asr", "lines_per_second"):
         values = np.array([checkpoint[key] for checkpoint in per_checkpoint])
         assert results["mean"][key] == pytest.approx(values.mean())
         assert results["std"][key] == pytest.approx(values.std(ddof=0))
@@ -196,7 +196,7 @@ def test_model_card_update_keeps_the_card_and_replaces_old_results(dataset_dir, 
     assert "# My recognizer" in card.content and "Notes." in card.content
     assert len(card.data.eval_results) == 6
     results = json.loads((tmp_path / "out1" / "results.json").read_text(encoding="utf-8"))
-    assert results["n_samples"] == 2
+    assert results["num_lines"] == 2
     assert results["std"]["cer"] == 0.0
 
 

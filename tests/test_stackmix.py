@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augmentations.char_masks import CharMaskReport, save_char_masks
+from augmentations.stackmix.char_masks import CharMaskReport, save_char_masks
 from augmentations.stackmix import (
     BankError,
     CorpusCoverageError,
@@ -343,7 +343,6 @@ def test_end_to_end_tiny_model_masks_bank_generate(tmp_path, capsys):
     import torch
 
     import modeling_stackmix_htr as htr
-    from augmentations.char_masks import main as char_masks_main
     from augmentations.stackmix.__main__ import main as stackmix_main
 
     texts = ["ab ba", "abc", "ca b", "bc a"]
@@ -354,8 +353,8 @@ def test_end_to_end_tiny_model_masks_bank_generate(tmp_path, capsys):
     htr.StackMixHTRForCTC(config).save_pretrained(tmp_path / "model")
     processor.save_pretrained(tmp_path / "model")
 
-    char_masks_main(["--model", str(tmp_path / "model"), "--dataset", str(tmp_path / "dataset"),
-                     "--output_dir", str(tmp_path / "masks"), "--batch_size", "2", "--device", "cpu"])
+    stackmix_main(["char-masks", "--model", str(tmp_path / "model"), "--dataset", str(tmp_path / "dataset"),
+                   "--output_dir", str(tmp_path / "masks"), "--batch_size", "2", "--device", "cpu"])
     masks = load_dataset_folder_or_hub(tmp_path / "masks", split="train")
     assert masks.num_rows == len(texts)  # forced alignment gives every line boxes
     for row in masks:
@@ -365,7 +364,7 @@ def test_end_to_end_tiny_model_masks_bank_generate(tmp_path, capsys):
         assert [box["x1"] for box in row["boxes"]] == sorted(box["x1"] for box in row["boxes"])
 
     stackmix_main(["build-bank", "--char_masks", str(tmp_path / "masks"), "--dataset", str(tmp_path / "dataset"),
-                   "--output_dir", str(tmp_path / "bank"), "--height", "32"])
+                   "--output_dir", str(tmp_path / "bank"), "--image_height", "32"])
     stackmix_main(["generate", "--bank", str(tmp_path / "bank"), "--text", "cab ab", "--output", str(tmp_path / "line.png")])
     line = np.asarray(Image.open(tmp_path / "line.png"))
     assert line.shape[0] == 32 and line.shape[1] > 0
@@ -378,14 +377,14 @@ def test_end_to_end_tiny_model_masks_bank_generate(tmp_path, capsys):
     assert generated.num_rows == 3 and set(generated["text"]) <= {"abc ba", "cab"}
     assert (tmp_path / "generated" / "marking.csv").read_text().startswith("sample_id,path,stage,text")
 
-    stackmix_main(["preview", "--bank", str(tmp_path / "bank"), "--corpus", str(corpus), "--out",
-                   str(tmp_path / "grid.png"), "--n", "2"])
+    stackmix_main(["preview", "--bank", str(tmp_path / "bank"), "--corpus", str(corpus), "--output",
+                   str(tmp_path / "grid.png"), "--num", "2"])
     assert Image.open(tmp_path / "grid.png").size[0] > 0
 
     # The fidelity meter: the model reads generated and real lines of the dataset's texts.
     capsys.readouterr()
     stackmix_main(["score", "--bank", str(tmp_path / "bank"), "--model", str(tmp_path / "model"),
-                   "--dataset", str(tmp_path / "dataset"), "--split", "train", "--worst_out", str(tmp_path / "worst.png")])
+                   "--dataset", str(tmp_path / "dataset"), "--split", "train", "--worst_output", str(tmp_path / "worst.png")])
     printed = capsys.readouterr().out
     fields = dict(item.split("=") for item in printed.split("\n")[0].split())
     assert int(fields["lines"]) == len(texts) and int(fields["unrenderable"]) == 0
@@ -402,7 +401,9 @@ def test_generate_creates_the_folder_of_its_output(bank_dir, tmp_path):
     assert np.asarray(Image.open(output)).shape[0] == BANK_HEIGHT
 
 
-@pytest.mark.parametrize("command", ["build-bank", "generate", "preview", "char_masks", "augmentations.preview"])
+@pytest.mark.parametrize(
+    "command", ["char-masks", "build-bank", "generate", "preview", "augmentations.char_masks", "augmentations.preview"]
+)
 def test_commands_report_bad_input_in_one_line_with_status_2(command, bank_dir, tmp_path):
     write_dataset(tmp_path / "dataset", ["abc abd", "bad cba"])
     write_glyph_masks(tmp_path / "masks", ["abc abd", "bad cab"])
@@ -420,16 +421,21 @@ def test_commands_report_bad_input_in_one_line_with_status_2(command, bank_dir, 
             f"{tmp_path / 'existing'} already exists; pass --overwrite to replace it",
         ),
         "preview": (
-            stackmix + ["preview", "--bank", bank_dir, "--corpus", tmp_path / "corpus.txt", "--out", tmp_path / "g"],
+            stackmix + ["preview", "--bank", bank_dir, "--corpus", tmp_path / "corpus.txt", "--output", tmp_path / "g"],
             f"no line of corpus {tmp_path / 'corpus.txt'} fits",
         ),
-        "char_masks": (
+        "char-masks": (
+            stackmix + ["char-masks", "--model", tmp_path / "no_model", "--dataset", tmp_path / "dataset",
+                        "--output_dir", tmp_path / "masks_out"],
+            f"--model {tmp_path / 'no_model'}: no such folder",
+        ),
+        "augmentations.char_masks": (  # the former spelling of the char-masks command
             [sys.executable, "-m", "augmentations.char_masks", "--model", tmp_path / "no_model", "--dataset",
              tmp_path / "dataset", "--output_dir", tmp_path / "masks_out"],
             f"--model {tmp_path / 'no_model'}: no such folder",
         ),
         "augmentations.preview": (
-            [sys.executable, "-m", "augmentations.preview", "--dataset", tmp_path / "no_data", "--out", tmp_path / "g"],
+            [sys.executable, "-m", "augmentations.preview", "--dataset", tmp_path / "no_data", "--output", tmp_path / "g"],
             f"dataset {tmp_path / 'no_data'}: no such folder",
         ),
     }

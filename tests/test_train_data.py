@@ -5,9 +5,9 @@ import pytest
 import torch
 from accelerate.data_loader import BatchSamplerShard
 
+from data_builders.atomic import atomic_folder
 from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRImageProcessor, StackMixHTRProcessor
 from training_support import line_image
-from training.checkpointing import atomic_directory
 from training.checks import ctc_required_frames, encode_all, find_unfit_lines, output_frames
 from training.data import LineCollator
 from training.sampler import LineBatchSampler
@@ -105,16 +105,16 @@ def test_unfit_lines_count_blanks_between_repeats():
     assert unfit == [("repeats", 5, 4), ("empty", 1, 0)]
 
 
-def test_atomic_directory_keeps_the_old_version_when_writing_fails(tmp_path):
+def test_atomic_folder_keeps_the_old_version_when_writing_fails(tmp_path):
     target = tmp_path / "best_cer"
-    with atomic_directory(target) as folder:
+    with atomic_folder(target) as folder:
         (folder / "weights").write_text("v1")
     with pytest.raises(RuntimeError):
-        with atomic_directory(target) as folder:
+        with atomic_folder(target) as folder:
             (folder / "weights").write_text("half")
             raise RuntimeError("disk full")
     assert (target / "weights").read_text() == "v1"
-    with atomic_directory(target) as folder:
+    with atomic_folder(target) as folder:
         (folder / "weights").write_text("v2")
     assert (target / "weights").read_text() == "v2"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["best_cer"]

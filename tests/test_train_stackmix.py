@@ -5,7 +5,7 @@ import json
 import datasets
 from PIL import Image
 
-from augmentations.char_masks import CharMaskReport, save_char_masks
+from augmentations.stackmix.char_masks import CharMaskReport, save_char_masks
 from augmentations.stackmix import build_bank
 from test_stackmix import GLYPH_WIDTH, glyph_line
 from training_support import TINY_RUN, run_training

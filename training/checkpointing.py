@@ -1,56 +1,24 @@
-"""Checkpoint folders written atomically: model exports (`best_cer/`, `last/`, ...) and the
-resumable Accelerate state (`state/`).
-
-A folder is written whole under a temporary name next to its destination and then renamed
-into place; the previous version is moved aside and removed only after the new one is in
-place, so an interrupted write never leaves a half-written folder under the final name.
+"""Checkpoint folders written atomically (see `data_builders.atomic`): model exports (`best_cer/`,
+`last/`, ...) and the resumable Accelerate state (`state/`), whose previous version a resume finds
+when a kill fell between its renames.
 """
 
 import json
 import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 from accelerate.utils import RNG_STATE_NAME
 from accelerate.utils import load as accelerate_load
 from huggingface_hub import ModelCard, ModelCardData
 
+from data_builders.atomic import atomic_folder, previous_version, replace_keeping_previous
 from data_builders.errors import InputError
-from data_builders.writer import make_temporary_folder
 
 PROGRESS_FILE = "training_progress.json"  # written last: a state folder holding it is complete
 MODEL_SPEC_DIR = "model_spec"  # inside the state folder: config + processor, to rebuild the run on resume
 MODEL_SPEC_FILES = ("config.json", "processor_config.json")
 RANDOM_STATE_KEYS = {"random_state", "numpy_random_seed", "torch_manual_seed"}  # what accelerate restores on CPU
-
-
-def _replace_directory(new: Path, final: Path, is_complete=Path.exists) -> None:
-    """Rename `new` to `final`. Meanwhile a complete `final` waits as FINAL.previous; an incomplete
-    one (from a killed writer) is dropped, and FINAL.previous, then the last complete version, kept."""
-    previous = final.with_name(final.name + ".previous")
-    if is_complete(final):
-        if previous.exists():
-            shutil.rmtree(previous)
-        os.replace(final, previous)
-    elif final.exists():
-        shutil.rmtree(final)
-    os.replace(new, final)
-    if previous.exists():
-        shutil.rmtree(previous)
-
-
-@contextmanager
-def atomic_directory(final: str | os.PathLike):
-    """Yields a fresh temporary folder beside `final`; on success it replaces `final`."""
-    final = Path(final)
-    tmp = make_temporary_folder(final)
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _replace_directory(tmp, final)
 
 
 def is_complete_state(folder: Path) -> bool:
@@ -62,7 +30,7 @@ def is_complete_state(folder: Path) -> bool:
 def resolve_state_dir(path: str | os.PathLike) -> Path | None:
     """The complete state to resume from: `path` itself, or the version set aside while it was replaced."""
     path = Path(path)
-    for candidate in (path, path.with_name(path.name + ".previous")):
+    for candidate in (path, previous_version(path)):
         if is_complete_state(candidate):
             return candidate
     return None
@@ -86,7 +54,7 @@ def save_training_state(accelerator, state_dir: str | os.PathLike, progress: dic
         config.save_pretrained(tmp / MODEL_SPEC_DIR)
         processor.save_pretrained(tmp / MODEL_SPEC_DIR)
         (tmp / PROGRESS_FILE).write_text(json.dumps(progress, indent=2))
-        _replace_directory(tmp, state_dir, is_complete=is_complete_state)
+        replace_keeping_previous(tmp, state_dir, is_complete=is_complete_state)
     accelerator.wait_for_everyone()
 
 
@@ -189,7 +157,7 @@ print(recognizer("line.png"))
 
 def save_model_checkpoint(model, processor, final_dir: str | os.PathLike, card: ModelCard) -> None:
     """`save_pretrained` of the (unwrapped) model and the processor plus the model card, atomically."""
-    with atomic_directory(final_dir) as tmp:
+    with atomic_folder(final_dir) as tmp:
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         card.save(tmp / "README.md")

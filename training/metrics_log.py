@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from data_builders.writer import write_file_atomic
+from data_builders.atomic import write_file_atomic
 
 
 def peak_memory_mb(device: torch.device) -> float:

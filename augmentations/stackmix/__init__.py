@@ -1,6 +1,6 @@
 """StackMix: new training lines stacked from character slices of real ones.
 
-Flow: char masks (`python -m augmentations.char_masks`) -> token bank (`build_bank`,
+Flow: char masks (`python -m augmentations.stackmix char-masks`) -> token bank (`build_bank`,
 `python -m augmentations.stackmix build-bank`) -> `StackMixGenerator` (text -> image) ->
 `StackMixReplacement` (training transform) or `python -m augmentations.stackmix generate`.
 """

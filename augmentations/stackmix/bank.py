@@ -29,11 +29,13 @@ import pyarrow as pa
 from huggingface_hub import metadata_load
 from PIL import Image
 
+from data_builders.atomic import check_output_folder
 from data_builders.errors import InputError
 from data_builders.loading import load_dataset_folder_or_hub
 
-from .dataset_folder import DatasetFolderError, Part, check_output_dir, read_json, read_split, write_dataset_folder
-from .images import has_light_background, normalize_line_height, to_gray, to_uint8_array
+from .dataset_folder import DATASET_FOLDER, DatasetFolderError, Part, read_json, read_split, write_dataset_folder
+from ..image_arrays import to_uint8_array
+from .images import has_light_background, normalize_line_height, to_gray
 
 BANK_INFO_FILE = "stackmix_bank.json"
 BANK_FORMAT = "stackmix-token-bank"
@@ -130,7 +132,7 @@ def _load_line_images(
         raise BankError(
             f"{len(differing)} char-mask line(s) have other texts than split {split!r} of {dataset} (text rules "
             f"{text_rules!r}), so the masks belong to another version of the dataset: {shown}; "
-            "compute the char masks on this dataset (python -m augmentations.char_masks)"
+            "compute the char masks on this dataset (python -m augmentations.stackmix char-masks)"
         )
     images = {}
     for sample_id in sample_ids:
@@ -157,7 +159,7 @@ def build_bank(
 
     Returns the facts written to `stackmix_bank.json` (counts, characters, ...).
     """
-    check_output_dir(Path(output_dir).absolute(), overwrite)  # fail before the work
+    check_output_folder(output_dir, overwrite=overwrite, kind=DATASET_FOLDER)  # fail before the work
     masks = read_split(char_masks, split, columns=["sample_id", "text", "boxes"]).to_pylist()
     lines = _select_lines(masks, max_lines_per_text, np.random.default_rng(seed))
     if not lines:

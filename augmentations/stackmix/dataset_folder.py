@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -28,22 +27,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from data_builders.errors import InputError, OutputExistsError
-from data_builders.writer import make_temporary_folder, publish_folder
+from data_builders.atomic import atomic_folder, check_output_folder
+from data_builders.errors import InputError
 
 
 class DatasetFolderError(InputError, ValueError):
     """A derived dataset folder is missing, corrupt, or not of the expected kind."""
 
 
-def check_output_dir(out_dir: Path, overwrite: bool) -> None:
-    """Refuse early when OUT_DIR exists and may not be replaced."""
-    if not out_dir.exists():
-        return
-    if not overwrite:
-        raise OutputExistsError(f"{out_dir} already exists; pass --overwrite to replace it")
-    if not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / "README.md").is_file()):
-        raise OutputExistsError(f"{out_dir} exists and is not a dataset folder (no README.md); refusing to replace it")
+DATASET_FOLDER = ("a dataset folder", ("README.md",))
 
 
 @dataclass
@@ -95,10 +87,8 @@ def write_dataset_folder(
     `card()` returns (YAML metadata, Markdown body) and `extra_files()` {file name: text}; both
     are called after every shard is written, so they can report counts gathered while writing.
     """
-    out_dir = Path(out_dir).absolute()
-    check_output_dir(out_dir, overwrite)
-    tmp_dir = make_temporary_folder(out_dir)
-    try:
+    out_dir = check_output_folder(out_dir, overwrite=overwrite, kind=DATASET_FOLDER)
+    with atomic_folder(out_dir) as tmp_dir:
         configs: dict[str, list[dict]] = {}
         for part in parts:
             _write_part(tmp_dir, part)
@@ -110,11 +100,6 @@ def write_dataset_folder(
         (tmp_dir / "README.md").write_text(f"---\n{front}---\n\n{body.strip()}\n", encoding="utf-8")
         for name, text in (extra_files() if extra_files else {}).items():
             (tmp_dir / name).write_text(text, encoding="utf-8")
-        tmp_dir.chmod(0o755)
-        publish_folder(tmp_dir, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
     return out_dir
 
 

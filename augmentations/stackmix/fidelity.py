@@ -15,13 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from metrics import count_edits, line_cer
 
+from ..image_arrays import to_uint8_array
 from .generator import StackMixGenerator
 from .grid import render_grid
-from .images import to_uint8_array
 
 
 @dataclass
@@ -46,20 +45,13 @@ class FidelityReport:
 
 
 def read_lines(model, processor, images: list[np.ndarray], batch_size: int = 16) -> list[str]:
-    """Greedy readings of line images, in their order; batches hold lines of similar width."""
-    device = next(model.parameters()).device
-    order = np.argsort([-image.shape[1] for image in images], kind="stable")
-    readings: list[str] = [""] * len(images)
-    model.eval()
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            chosen = order[start : start + batch_size]
-            inputs = processor.image_processor([images[i] for i in chosen], return_tensors="pt")
-            outputs = model(pixel_values=inputs["pixel_values"].to(device), pixel_mask=inputs["pixel_mask"].to(device))
-            texts = processor.batch_decode(outputs.logits.float().cpu(), output_lengths=outputs.output_lengths.cpu())
-            for index, text in zip(chosen, texts):
-                readings[index] = text
-    return readings
+    """The model's readings of line images, in their order (the recognition pipeline: width-sorted batches)."""
+    from transformers import pipeline
+
+    from modeling_stackmix_htr.pipeline_stackmix_htr import TASK
+
+    recognizer = pipeline(TASK, model=model.eval(), processor=processor, device=next(model.parameters()).device)
+    return [result["text"] for result in recognizer(images, batch_size=batch_size)]
 
 
 def score_fidelity(

@@ -6,31 +6,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
-
-
-def to_uint8_array(image) -> np.ndarray:
-    """A PIL image or numpy array as uint8 (H, W) for grayscale sources or (H, W, 3) otherwise.
-
-    Bilevel ("1") and 16-bit images become 8-bit grayscale; alpha is dropped.
-    """
-    if isinstance(image, Image.Image):
-        if image.mode in GRAYSCALE_MODES:
-            return np.asarray(image.convert("L"))
-        return np.asarray(image.convert("RGB"))
-    array = np.asarray(image)
-    if array.dtype == bool:
-        array = array.astype(np.uint8) * 255
-    elif array.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image array, got dtype {array.dtype}")
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    elif array.ndim == 3 and array.shape[2] == 4:
-        array = array[:, :, :3]
-    if array.ndim not in (2, 3):
-        raise ValueError(f"expected an image of shape (H, W) or (H, W, C), got {array.shape}")
-    return array
-
+from ..image_arrays import GRAYSCALE_MODES
 
 def to_gray(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
