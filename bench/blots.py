@@ -7,7 +7,7 @@ one chosen at random per image. Prints ms/image for both, for our plain augmenta
 `speedup_vs_augmixations=X`.
 
     pip install "augmixations==0.1.2" bezier   # 0.1.x is the last release that ships HandWrittenBlot
-    python bench/blots.py --images-dir ../shared/datasets/saintgalldb-v1.0/data/line_images_normalized
+    python bench/blots.py --images_dir ../shared/datasets/saintgalldb-v1.0/data/line_images_normalized
 """
 
 import argparse
@@ -21,6 +21,7 @@ import numpy as np
 
 from augmentations.base import base_augmentations
 from augmentations.blots import HandwrittenBlot
+from data_builders.flags import with_current_spellings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGES = REPO_ROOT.parent / "shared" / "datasets" / "saintgalldb-v1.0" / "data" / "line_images_normalized"
@@ -82,15 +83,15 @@ def augmixations_blot():
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images-dir", type=Path, default=DEFAULT_IMAGES, help="folder of line PNGs")
-    parser.add_argument("--n", type=int, default=50, help="number of line images")
+    parser.add_argument("--images_dir", type=Path, default=DEFAULT_IMAGES, help="folder of line PNGs")
+    parser.add_argument("--num", type=int, default=50, help="number of line images")
     parser.add_argument("--repeats", type=int, default=5, help="passes over the images for our transforms")
-    parser.add_argument("--reference-repeats", type=int, default=1, help="passes for augmixations (slow)")
+    parser.add_argument("--reference_repeats", type=int, default=1, help="passes for augmixations (slow)")
     parser.add_argument("--seed", type=int, default=6955)
-    args = parser.parse_args()
+    args = parser.parse_args(with_current_spellings(None, {"--n": "--num"}))
 
     cv2.setNumThreads(1)
-    images, source = load_lines(args.images_dir, args.n, args.seed)
+    images, source = load_lines(args.images_dir, args.num, args.seed)
     widths = [image.shape[1] for image in images]
     print(f"lines: {source}, height {LINE_HEIGHT}, width {min(widths)}-{max(widths)} (mean {np.mean(widths):.0f})")
 

@@ -7,7 +7,7 @@ Prints:
   * reading speed (lines/s) of images decoded to numpy through `datasets.load_dataset` (Arrow
     cache and streaming) against reading the PNG files with `cv2.imread`, as the reference code does.
 
-    python bench/builders.py [--saint-gall ../shared/datasets/saintgalldb-v1.0] [--repeat 4]
+    python bench/builders.py [--saint_gall ../shared/datasets/saintgalldb-v1.0] [--repeat 4]
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+
+from data_builders.flags import with_current_spellings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SAINT_GALL = REPO_ROOT.parent / "shared" / "datasets" / "saintgalldb-v1.0"
@@ -42,9 +44,9 @@ def _child_build(name: str, raw: str, out: str, trace: bool) -> None:
 
 def measure_build(name: str, raw: Path, out: Path, trace: bool) -> dict:
     """Build in a fresh interpreter; max RSS comes from the child's rusage."""
-    command = [sys.executable, __file__, "--child-build", name, str(raw), str(out)]
+    command = [sys.executable, __file__, "--child_build", name, str(raw), str(out)]
     if not trace:
-        command.append("--no-trace")
+        command.append("--no_trace")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     _, status, usage = os.wait4(process.pid, 0)
     result = json.loads(process.stdout.read().strip().splitlines()[-1])
@@ -105,16 +107,16 @@ def measure_reading(built: Path, saint_gall: Path, cache: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--saint-gall", type=Path, default=DEFAULT_SAINT_GALL, help="raw Saint Gall folder")
+    parser.add_argument("--saint_gall", type=Path, default=DEFAULT_SAINT_GALL, help="raw Saint Gall folder")
     parser.add_argument("--repeat", type=int, default=4, help="size multiple of the larger build")
-    parser.add_argument("--child-build", nargs=3, metavar=("NAME", "RAW", "OUT"), help=argparse.SUPPRESS)
-    parser.add_argument("--no-trace", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--child_build", nargs=3, metavar=("NAME", "RAW", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--no_trace", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(with_current_spellings(None))
     if args.child_build:
         _child_build(*args.child_build, trace=not args.no_trace)
         return
     if not args.saint_gall.is_dir():
-        sys.exit(f"Saint Gall database not found at {args.saint_gall}; pass --saint-gall")
+        sys.exit(f"Saint Gall database not found at {args.saint_gall}; pass --saint_gall")
 
     with tempfile.TemporaryDirectory(prefix="bench-builders-") as tmp:
         tmp = Path(tmp)

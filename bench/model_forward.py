@@ -13,6 +13,7 @@ import time
 
 import torch
 
+from data_builders.flags import with_current_spellings
 from modeling_stackmix_htr import PRESETS, StackMixHTRConfig, StackMixHTRForCTC
 
 
@@ -34,12 +35,12 @@ def time_forward(model: StackMixHTRForCTC, height: int, width: int, repeats: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["paper", "small"], choices=sorted(PRESETS))
-    parser.add_argument("--vocab-size", type=int, default=80, help="CTC classes (IAM-like charset)")
+    parser.add_argument("--vocab_size", type=int, default=80, help="CTC classes (IAM-like charset)")
     parser.add_argument("--repeats", type=int, default=5, help="timed forward passes per size")
     parser.add_argument("--warmup", type=int, default=1, help="untimed forward passes first")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    args = parser.parse_args()
+    args = parser.parse_args(with_current_spellings(None))
     if args.threads:
         torch.set_num_threads(args.threads)
 

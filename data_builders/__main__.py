@@ -1,4 +1,4 @@
-"""Command line: `python -m data_builders <name> --raw RAW_DIR --out OUT_DIR [options]`."""
+"""Command line: `python -m data_builders <name> --raw RAW_DIR --output_dir OUT_DIR [options]`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 
 from .build import BUILDERS, build, get_source
 from .errors import run_command
+from .flags import with_current_spellings
 from .writer import DEFAULT_MAX_SHARD_MB
 
-COMMON_OPTIONS = ("raw", "out", "overwrite", "skip_invalid", "max_shard_mb", "push_to_hub", "private", "no_progress", "name")
+OLD_SPELLINGS = {"--out": "--output_dir"}  # and every flag with hyphens instead of underscores
+COMMON_OPTIONS = ("raw", "output_dir", "overwrite", "skip_invalid", "max_shard_mb", "push_to_hub", "private", "no_progress", "name")
 
 
 def _add_common_arguments(parser: argparse.ArgumentParser, needs_raw: bool) -> None:
@@ -18,20 +20,20 @@ def _add_common_arguments(parser: argparse.ArgumentParser, needs_raw: bool) -> N
         parser.add_argument(
             "--raw", type=Path, required=True, help="folder of the official download (page_xml, alto: or a ZIP export)"
         )
-    parser.add_argument("--out", type=Path, required=True, help="output folder (Parquet shards + README.md)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT folder (atomically)")
+    parser.add_argument("--output_dir", type=Path, required=True, help="output folder (Parquet shards + README.md)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder (atomically)")
     parser.add_argument(
-        "--skip-invalid",
+        "--skip_invalid",
         action="store_true",
         help="leave out invalid samples (missing/corrupt image, empty text, ...) and record them in the card "
         "instead of stopping",
     )
     parser.add_argument(
-        "--max-shard-mb", type=float, default=DEFAULT_MAX_SHARD_MB, help="largest Parquet shard, in MB of payload"
+        "--max_shard_mb", type=float, default=DEFAULT_MAX_SHARD_MB, help="largest Parquet shard, in MB of payload"
     )
-    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the built folder to this Hub dataset repo")
+    parser.add_argument("--push_to_hub", metavar="REPO_ID", help="upload the built folder to this Hub dataset repo")
     parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -53,12 +55,12 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def build_from_arguments(argv: list[str] | None = None) -> None:
-    args = vars(make_parser().parse_args(argv))
+    args = vars(make_parser().parse_args(with_current_spellings(argv, OLD_SPELLINGS)))
     options = {key: value for key, value in args.items() if key not in COMMON_OPTIONS}
     report = build(
         args["name"],
         args.get("raw"),
-        args["out"],
+        args["output_dir"],
         overwrite=args["overwrite"],
         skip_invalid=args["skip_invalid"],
         max_shard_mb=args["max_shard_mb"],
@@ -69,7 +71,7 @@ def build_from_arguments(argv: list[str] | None = None) -> None:
     )
     counts = ", ".join(f"{split} {count}" for split, count in report.counts.items())
     skipped = f"; skipped {report.num_skipped} invalid" if report.num_skipped else ""
-    print(f"wrote {args['out']}: {counts}{skipped}")
+    print(f"wrote {args['output_dir']}: {counts}{skipped}")
 
 
 def main(argv: list[str] | None = None) -> int:

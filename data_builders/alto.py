@@ -3,7 +3,7 @@
 RAW is the export folder or ZIP: page images with their XML beside them or in an `alto/`
 subfolder. See `data_builders.page_lines` for splits, columns and bad input.
 
-    python -m data_builders alto --raw escriptorium_export.zip --out data/mine --split 0.8,0.1,0.1 --seed 0
+    python -m data_builders alto --raw escriptorium_export.zip --output_dir data/mine --split 0.8,0.1,0.1 --seed 0
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ Raw layout (the official download):
 
 Splits: by default the official writer-independent line task ("IAM-D") from trainset.txt,
 validationset1.txt + validationset2.txt (both validation) and testset.txt, looked up in RAW_DIR,
-RAW_DIR/largeWriterIndependentTextLineRecognitionTask or --split-lists DIR. Other splits (e.g.
-Bluche's "IAM-B") come as id lists: --split-lists DIR holding {train,valid|validation,test}.{txt,lst,uttlist},
-or --train-list/--validation-list/--test-list. A list may name lines or whole forms. Lines in no
+RAW_DIR/largeWriterIndependentTextLineRecognitionTask or --split_lists DIR. Other splits (e.g.
+Bluche's "IAM-B") come as id lists: --split_lists DIR holding {train,valid|validation,test}.{txt,lst,uttlist},
+or --train_list/--validation_list/--test_list. A list may name lines or whole forms. Lines in no
 list are left out (counted in the card); "err" rows are kept and flagged in `segmentation`.
 """
 
@@ -88,7 +88,7 @@ def _named_lists(folder: Path) -> dict[str, list[Path]] | None:
 
 
 def find_split_lists(raw_dir: Path, split_lists: Path | None) -> dict[str, list[Path]]:
-    """The split list files to use: from --split-lists DIR, else the IAM-D lists next to the data."""
+    """The split list files to use: from --split_lists DIR, else the IAM-D lists next to the data."""
     if split_lists is not None:
         lists = _iam_d_lists(split_lists) or _named_lists(split_lists)
         if lists is None:
@@ -104,7 +104,7 @@ def find_split_lists(raw_dir: Path, split_lists: Path | None) -> dict[str, list[
     raise InvalidInputError(
         f"IAM split lists not found in {raw_dir} or {raw_dir / TASK_FOLDER} (trainset.txt, validationset1.txt, "
         "validationset2.txt, testset.txt from the 'large writer independent text line recognition task'); "
-        "put them there or pass --split-lists DIR, or --train-list/--validation-list/--test-list"
+        "put them there or pass --split_lists DIR, or --train_list/--validation_list/--test_list"
     )
 
 
@@ -173,8 +173,8 @@ def iter_records(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--split-lists", type=Path, help="folder with IAM-D lists or {train,valid,test} id lists (e.g. IAM-B)"
+        "--split_lists", type=Path, help="folder with IAM-D lists or {train,valid,test} id lists (e.g. IAM-B)"
     )
-    parser.add_argument("--train-list", type=Path, nargs="+", help="id list file(s) for train")
-    parser.add_argument("--validation-list", type=Path, nargs="+", help="id list file(s) for validation")
-    parser.add_argument("--test-list", type=Path, nargs="+", help="id list file(s) for test")
+    parser.add_argument("--train_list", type=Path, nargs="+", help="id list file(s) for train")
+    parser.add_argument("--validation_list", type=Path, nargs="+", help="id list file(s) for validation")
+    parser.add_argument("--test_list", type=Path, nargs="+", help="id list file(s) for test")

@@ -62,5 +62,5 @@ def iter_records(raw_dir: Path, csv_file: Path | None = None, text_rules: str = 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", dest="csv_file", type=Path, help="the marking file (default RAW_DIR/marking.csv)")
     parser.add_argument(
-        "--text-rules", default="none", help="text-rules profile to record in the card (none, iam, bentham, ...)"
+        "--text_rules", default="none", help="text-rules profile to record in the card (none, iam, bentham, ...)"
     )

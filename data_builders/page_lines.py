@@ -8,7 +8,7 @@ extension is used. Each text line is cut out by its polygon (its bounding box pl
 margin, pixels outside the polygon set to the page's paper colour).
 
 Splits are by page, so the lines of one page never land in two splits: from split lists
-(`--train-list` ...; one page per row, as its page id, its XML or image file name) or at random
+(`--train_list` ...; one page per row, as its page id, its XML or image file name) or at random
 (`--split 0.8,0.1,0.1 --seed S`, the default). Columns besides `sample_id` ("<page id>/<line id>"),
 `image` and `text`: `page_id` (the XML's path without suffix and page/alto folder), `line_id`,
 `region_id`, `reading_order` (the line's rank in its page's reading order), `polygon` and
@@ -16,7 +16,7 @@ Splits are by page, so the lines of one page never land in two splits: from spli
 
 Bad input: a malformed XML, a missing or unreadable page image or one whose size differs from the
 XML's, a line with empty text or without a usable polygon stop the build with the file and line
-named (or, with --skip-invalid, are left out and counted in the card). A polygon reaching
+named (or, with --skip_invalid, are left out and counted in the card). A polygon reaching
 outside the page is cut at the page's edge and counted in the card.
 """
 
@@ -124,7 +124,7 @@ def iter_page_records(
 ) -> Iterator[SourceItem]:
     lists = {"train": train_list, "validation": validation_list, "test": test_list}
     if any(lists.values()) and split is not None:
-        raise InvalidInputError("give either split lists (--train-list ...) or --split, not both")
+        raise InvalidInputError("give either split lists (--train_list ...) or --split, not both")
     try:
         source = PageSource(raw_dir)
     except zipfile.BadZipFile as error:
@@ -195,11 +195,11 @@ def add_page_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"random page-level split with these shares (default {','.join(map(str, DEFAULT_SPLIT))})",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random page-level split")
-    parser.add_argument("--train-list", type=Path, nargs="+", help="file(s) listing the train pages, one per row")
-    parser.add_argument("--validation-list", type=Path, nargs="+", help="file(s) listing the validation pages")
-    parser.add_argument("--test-list", type=Path, nargs="+", help="file(s) listing the test pages")
+    parser.add_argument("--train_list", type=Path, nargs="+", help="file(s) listing the train pages, one per row")
+    parser.add_argument("--validation_list", type=Path, nargs="+", help="file(s) listing the validation pages")
+    parser.add_argument("--test_list", type=Path, nargs="+", help="file(s) listing the test pages")
     parser.add_argument(
-        "--text-rules", default="none", help="text-rules profile to record in the card (none, iam, bentham, ...)"
+        "--text_rules", default="none", help="text-rules profile to record in the card (none, iam, bentham, ...)"
     )
 
 

@@ -7,7 +7,7 @@ stroke width (erosion/dilation), ink and paper tones, blur and noise. Each of `n
 pseudo-writers has fixed style parameters, recorded in the `writer` column.
 
 Every line is generated from its own seed (seed, index), so a build is reproducible from
-`--seed` whatever `--num-workers` is.
+`--seed` whatever `--num_workers` is.
 """
 
 from __future__ import annotations
@@ -207,12 +207,12 @@ def _records(lines, splits: list[str]) -> Iterator[Record]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--num-lines", type=int, default=DEFAULT_NUM_LINES, help="number of lines to render")
+    parser.add_argument("--num_lines", type=int, default=DEFAULT_NUM_LINES, help="number of lines to render")
     parser.add_argument("--seed", type=int, default=0, help="the build is a function of this seed")
     parser.add_argument(
-        "--split-ratio", type=float, nargs=3, default=DEFAULT_SPLIT_RATIO, metavar=("TRAIN", "VALID", "TEST"),
+        "--split_ratio", type=float, nargs=3, default=DEFAULT_SPLIT_RATIO, metavar=("TRAIN", "VALID", "TEST"),
         help="relative sizes of train/validation/test",
     )
-    parser.add_argument("--image-height", type=int, default=DEFAULT_IMAGE_HEIGHT, help="line image height in px")
-    parser.add_argument("--num-writers", type=int, default=DEFAULT_NUM_WRITERS, help="number of pseudo-writer styles")
-    parser.add_argument("--num-workers", type=int, default=1, help="rendering processes (output does not depend on it)")
+    parser.add_argument("--image_height", type=int, default=DEFAULT_IMAGE_HEIGHT, help="line image height in px")
+    parser.add_argument("--num_writers", type=int, default=DEFAULT_NUM_WRITERS, help="number of pseudo-writer styles")
+    parser.add_argument("--num_workers", type=int, default=1, help="rendering processes (output does not depend on it)")

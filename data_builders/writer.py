@@ -107,7 +107,7 @@ def _invalid_error(info: SourceInfo, skipped: dict[str, list[str]]) -> InvalidIn
         more = f", ... ({len(ids) - MAX_IDS_IN_MESSAGE} more)" if len(ids) > MAX_IDS_IN_MESSAGE else ""
         lines.append(f"  - {problem} ({len(ids)}): {shown}{more}")
     lines.append(
-        "Fix the raw data, or pass --skip-invalid (skip_invalid=True) to leave these samples out; "
+        "Fix the raw data, or pass --skip_invalid (skip_invalid=True) to leave these samples out; "
         "the dataset card then records how many were skipped and why."
     )
     return InvalidInputError("\n".join(lines))

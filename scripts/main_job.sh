@@ -21,7 +21,7 @@ EPOCHS="${EPOCHS:-6}"
 started=$(date +%s)
 
 if [ ! -f "$DATA/README.md" ]; then
-    "$PYTHON" -m data_builders synthetic --out "$DATA" --no-progress
+    "$PYTHON" -m data_builders synthetic --output_dir "$DATA" --no_progress
 fi
 
 resume=()

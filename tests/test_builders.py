@@ -18,8 +18,8 @@ from builder_fixtures import make_bentham, make_hkr, make_iam, make_marking, mak
 
 import data_builders
 from data_builders import InvalidInputError, build, read_text_rules
-from data_builders import atomic
 from data_builders import hub as hub_module
+from data_builders import atomic
 from data_builders import writer as writer_module
 from data_builders.__main__ import main as cli_main
 from data_builders.saintgall import decode_glyph_spelling
@@ -83,7 +83,7 @@ def test_iam_split_lists_folder_with_form_ids(tmp_path):
 def test_iam_missing_split_lists_is_a_clear_error(tmp_path):
     make_iam(tmp_path / "raw")
     (tmp_path / "raw" / "testset.txt").unlink()
-    with pytest.raises(InvalidInputError, match="split lists not found.*--split-lists"):
+    with pytest.raises(InvalidInputError, match="split lists not found.*--split_lists"):
         build("iam", tmp_path / "raw", tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
 
@@ -119,7 +119,7 @@ def test_bentham_transcription_not_utf8_and_missing(tmp_path):
     message = str(error.value)
     assert "text not UTF-8 (1): 002_080_001_01_03" in message
     assert "transcription file missing (1): 071_146_001_02_01" in message
-    assert "--skip-invalid" in message
+    assert "--skip_invalid" in message
 
 
 def test_peter_mapper_rows_without_split_go_to_train(tmp_path):
@@ -262,7 +262,7 @@ def test_invalid_sample_stops_the_build_or_is_skipped(tmp_path, corrupt, problem
     with pytest.raises(InvalidInputError) as error:
         build("marking_csv", raw, tmp_path / "out", progress=False)
     message = str(error.value)
-    assert f"{problem} (1): {bad_id}" in message and "--skip-invalid" in message
+    assert f"{problem} (1): {bad_id}" in message and "--skip_invalid" in message
     assert not (tmp_path / "out").exists()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["raw"]  # no temporary folder left
 
@@ -403,13 +403,20 @@ def test_synthetic_images_look_like_scanned_lines(tmp_path):
 def test_cli_builds_and_reports_errors(tmp_path, capsys):
     make_marking(tmp_path / "raw")
     _break_missing_image(tmp_path / "raw")
-    base = ["marking_csv", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "--no-progress"]
+    base = ["marking_csv", "--raw", str(tmp_path / "raw"), "--output_dir", str(tmp_path / "out"), "--no_progress"]
     assert cli_main(base) == 2
     assert "image file missing (1): s-train-1" in capsys.readouterr().err
-    assert cli_main(base + ["--skip-invalid"]) == 0
+    assert cli_main(base + ["--skip_invalid"]) == 0
     assert "train 1, validation 1, test 1" in capsys.readouterr().out
-    assert cli_main(base + ["--skip-invalid"]) == 2
+    assert cli_main(base + ["--skip_invalid"]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_cli_takes_the_former_flag_spellings(tmp_path, capsys):
+    make_marking(tmp_path / "raw")
+    former = ["marking_csv", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "--no-progress"]
+    assert cli_main(former + ["--max-shard-mb=1", "--skip-invalid"]) == 0
+    assert f"wrote {tmp_path / 'out'}: train 2" in capsys.readouterr().out
 
 
 def test_cli_help_lists_builders(capsys):
@@ -468,8 +475,8 @@ def test_sigterm_stops_a_build_without_leaving_its_temporary_folder(tmp_path):
         "from data_builders.__main__ import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    command = [sys.executable, "-c", hook, "marking_csv", "--raw", tmp_path / "raw", "--out", tmp_path / "out"]
-    command.append("--no-progress")
+    command = [sys.executable, "-c", hook, "marking_csv", "--raw", tmp_path / "raw", "--output_dir", tmp_path / "out"]
+    command.append("--no_progress")
     process = subprocess.Popen(
         list(map(str, command)), cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -304,7 +304,7 @@ def test_bad_input_is_named_or_skipped_and_counted(tmp_path, corrupt, message, l
     corrupt(raw)
     with pytest.raises(InvalidInputError) as error:
         build("page_xml", raw, tmp_path / "out", split=(1, 0, 0), progress=False)
-    assert message in str(error.value) and "--skip-invalid" in str(error.value)
+    assert message in str(error.value) and "--skip_invalid" in str(error.value)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["raw"]
     report = build("page_xml", raw, tmp_path / "out", split=(1, 0, 0), skip_invalid=True, progress=False)
     assert report.num_skipped == 1 and sum(report.counts.values()) == lines_left
@@ -344,7 +344,7 @@ def test_wrong_builder_and_not_a_zip(tmp_path, capsys):
     with pytest.raises(InvalidInputError, match="no PAGE-XML files in .*it holds ALTO files: use the alto builder"):
         build("page_xml", tmp_path / "raw", tmp_path / "out", progress=False)
     (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 not really")
-    base = ["--out", str(tmp_path / "out"), "--no-progress"]
+    base = ["--output_dir", str(tmp_path / "out"), "--no_progress"]
     assert cli_main(["page_xml", "--raw", str(tmp_path / "broken.zip"), *base]) == 2
     assert "is not a folder or ZIP archive" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
@@ -355,7 +355,7 @@ def test_wrong_builder_and_not_a_zip(tmp_path, capsys):
 
 def test_cli_builds_pages(tmp_path, capsys):
     make_drawn_pages(tmp_path / "raw", ["p1", "p2", "p3"], layout_format="alto", xml_folder="alto")
-    args = ["alto", "--raw", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "--split", "1,1,1", "--seed", "2", "--no-progress"]
+    args = ["alto", "--raw", str(tmp_path / "raw"), "--output_dir", str(tmp_path / "out"), "--split", "1,1,1", "--seed", "2", "--no_progress"]
     assert cli_main(args) == 0
     assert "train 3, validation 3, test 3" in capsys.readouterr().out
     assert sorted(load(tmp_path / "out", tmp_path)) == ["test", "train", "validation"]

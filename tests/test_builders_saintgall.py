@@ -27,7 +27,7 @@ def test_lines_without_image_stop_the_default_build(saint_gall_dir, tmp_path):
         build("saintgall", saint_gall_dir, tmp_path / "out", progress=False)
     message = str(error.value)
     assert f"image file missing (2): {', '.join(LINES_WITHOUT_IMAGE)}" in message
-    assert "--skip-invalid" in message
+    assert "--skip_invalid" in message
     assert not (tmp_path / "out").exists()
 
 

@@ -24,8 +24,8 @@ image_height() {
 
 build_data() {
     if [ ! -d "$OUT/synthetic" ]; then
-        python -m data_builders synthetic --out "$OUT/synthetic" --num-lines "$SYNTHETIC_LINES" \
-            --image-height "$(image_height)" --no-progress
+        python -m data_builders synthetic --output_dir "$OUT/synthetic" --num_lines "$SYNTHETIC_LINES" \
+            --image_height "$(image_height)" --no_progress
     fi
     if [ -n "$BANK" ] && [ ! -d "$OUT/stackmix_lines" ]; then
         python -m augmentations.stackmix generate --bank "$BANK" --corpus "$CORPUS" --num "$STACKMIX_LINES" \

@@ -3,7 +3,7 @@
 PRESET="${PRESET:-small}"
 TARGET="${TARGET:-data/saintgall}"            # built target dataset (python -m data_builders saintgall ...)
 OUT="${OUT:-outputs/pretrain}"
-SYNTHETIC_LINES="${SYNTHETIC_LINES:-3000}"     # python -m data_builders synthetic --num-lines
+SYNTHETIC_LINES="${SYNTHETIC_LINES:-3000}"     # python -m data_builders synthetic --num_lines
 # StackMix lines from a corpus: set BANK to an existing token bank (python -m augmentations.stackmix
 # build-bank). A bank built from the target collection itself (e.g. outputs/saintgall/stackmix_bank)
 # carries its handwriting into pretraining: the pretrained model is then not independent of the target.
