@@ -9,7 +9,7 @@ preset at its 64 px, the plain augmentations, batch 16) with the schedule of a f
 stopped with SIGTERM (its state saved) as soon as an epoch's validation CER is below --threshold, or
 after --max_epochs epochs. Printed per setting: the epochs until CER < threshold and the wall time of
 the run up to the end of that epoch (start-up, training and validation), the epochs run, their wall
-time and the CER of the last one. To match bench/ablation.py's runs on a CPU with bf16, add
+time and the CER of the last one. To match the runs of runners/experiments.py on a CPU with bf16, add
 `--mixed_precision bf16 --channels_last` to --train_args.
 
 Budget: at most (number of settings) x --max_epochs epochs; on Saint Gall at 64 px an epoch of the
@@ -33,7 +33,8 @@ import sys
 import time
 from pathlib import Path
 
-from ablation import OFFLINE_ENV, REPO_ROOT, format_duration, shown, threads_per_job, validation_curve
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runners"))  # the experiment runner's helpers
+from experiments import OFFLINE_ENV, REPO_ROOT, format_duration, shown, shown_command, threads_per_job, validation_curve  # noqa: E402
 
 from data_builders.atomic import write_file_atomic
 
@@ -123,7 +124,7 @@ class PlateauStudy:
         (self.args.work_dir / "logs").mkdir(parents=True, exist_ok=True)
         log = (self.args.work_dir / "logs" / f"{name}.log").open("w")
         command = self.command(name)
-        print(f"[plateau] {name}\n$ {shlex.join(command)}", flush=True)
+        print(f"[plateau] {name}\n$ {shown_command(command)}", flush=True)
         process = subprocess.Popen(
             command, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -184,7 +185,7 @@ class PlateauStudy:
             raise SystemExit(f"[plateau] {name} exited with code {process.returncode} before it was done (output: {log})")
         entry = self.record["runs"][name]
         entry.setdefault("epochs_to_threshold", None)
-        entry.update(done=True, command=shlex.join(self.command(name)))
+        entry.update(done=True, command=shown_command(self.command(name)))
         write_file_atomic(self.record_path, (json.dumps(self.record, indent=2) + "\n").encode())
         return True
 

@@ -1,4 +1,5 @@
-"""bench/ablation.py end to end on real Saint Gall with the tiny preset and a handful of lines."""
+"""The experiment runner (runners/experiments.py) end to end on real Saint Gall with the tiny preset and a
+handful of lines; bench/ablation.py, its former name, resumes the record."""
 
 import json
 import os
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ARMS = {"base": "base (augs)", "blots_stackmix": "+blots+StackMix"}
@@ -20,13 +22,13 @@ def test_ablation_reports_mean_and_std_over_seeds(saint_gall_dir, latin_corpus, 
     results.write_text("# Benchmark results\n\nother figures\n")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1",
            "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}  # fmt: skip
-    command = [
-        sys.executable, "bench/ablation.py", "--raw", saint_gall_dir, "--corpus", latin_corpus,
+    options = [
+        "--raw", saint_gall_dir, "--corpus", latin_corpus,
         "--work_dir", work_dir, "--record", record, "--results", results, "--preset", "tiny", "--epochs", "1",
         "--batch_size", "4", "--max_train_samples", "8", "--seeds", "2", "--experiments", *ARMS, "--max_eval_samples", "4",
         "--num_workers", "0", "--device", "cpu", "--jobs", "2", "--stackmix_args", "--stackmix_mode add",
     ]  # fmt: skip
-    command = list(map(str, command))
+    command = list(map(str, [sys.executable, "runners/experiments.py", "saintgall", *options]))
     run = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
@@ -54,7 +56,28 @@ def test_ablation_reports_mean_and_std_over_seeds(saint_gall_dir, latin_corpus, 
         assert "epoch" in (work_dir / "logs" / f"train_{name}_n8_s6955.log").read_text()
 
     # The same command again finds every step done: it only rewrites the report from the record.
+    command = list(map(str, [sys.executable, "bench/ablation.py", *options]))
     again = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "finished earlier" in again.stdout and "$ " not in again.stdout
     assert results.read_text().count("<!-- section ablation: start -->") == 1
+
+
+def test_a_record_written_before_the_newer_budget_keys_is_resumed(tmp_path):
+    sys.path.insert(0, str(REPO_ROOT / "runners"))
+    from experiments import Ablation, parse_args
+
+    budget = {"preset": "small", "image_height": None, "epochs": 50, "batch_size": 16, "mixed_precision": "bf16",
+              "jobs": 2, "max_eval_samples": None, "stackmix_args": "", "char_masks_args": ""}  # fmt: skip
+    steps = {"train base all s6955": {"seconds": 10.0, "command": "python train_accelerate.py ...", "done": True}}
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({"budget": budget, "steps": steps, "runs": {}, "banks": {}}))
+    options = ["saintgall", "--record", str(record), "--work_dir", str(tmp_path / "work"), "--device", "cpu",
+               "--mixed_precision", "bf16", "--jobs", "2", "--experiments", "base", "blots_stackmix"]  # fmt: skip
+    bench_budget = {"preset": "small", "epochs": 50}
+    ablation = Ablation(parse_args(options, bench_budget, "bench/ablation.py"))
+    assert ablation.step_done("train base all s6955") and not ablation.step_done("train blots_stackmix all s6955")
+    assert ablation.run_dir(ablation.runs[1]) == tmp_path / "work" / "all" / "s6955" / "blots_stackmix"
+    assert ablation.dataset == tmp_path / "work" / "saintgall"
+    with pytest.raises(SystemExit, match="another budget"):
+        Ablation(parse_args([*options, "--train_args=--group_by_width"], bench_budget, "bench/ablation.py"))
