@@ -1,0 +1,15 @@
+"""The code style the repository keeps: ruff's lint rules and its formatting (pyproject.toml)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]], ids=["check", "format"])
+def test_ruff_finds_nothing_to_change(command):
+    run = subprocess.run([sys.executable, "-m", "ruff", *command], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, f"ruff {' '.join(command)}:\n{run.stdout[-4000:]}{run.stderr[-2000:]}"
