@@ -45,18 +45,15 @@ from pathlib import Path
 import datasets
 import numpy as np
 import torch
-from huggingface_hub import EvalResult
-from huggingface_hub import ModelCard
-from huggingface_hub import ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from data_builders.atomic import check_output_folder, write_file_atomic
 from data_builders.errors import InputError, run_command
 from data_builders.loading import DatasetLoadError, load_dataset_folder_or_hub
-from data_builders.atomic import check_output_folder, write_file_atomic
 from metrics.scoring import METRIC_KEYS, load_metric_suite, prediction_rows, predictions_csv, score
 from modeling_stackmix_htr import get_text_rules  # importing the package registers the Auto classes
 from modeling_stackmix_htr.checkpoints import Checkpoint, forward_batches, load_checkpoint, transcribe
-from modeling_stackmix_htr.ctc_beam_search import ATTRS_FILE
-from modeling_stackmix_htr.ctc_beam_search import LANGUAGE_MODEL_DIR
+from modeling_stackmix_htr.ctc_beam_search import ATTRS_FILE, LANGUAGE_MODEL_DIR
 from modeling_stackmix_htr.processing_stackmix_htr import DECODERS
 
 METRIC_LABELS = {
@@ -120,17 +117,25 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="grid-search alpha and beta on --tune_split and store the best pair (and beam decoding) in each checkpoint",
     )
     parser.add_argument("--tune_split", default="validation", help="split --tune_lm scores the grid on")
-    parser.add_argument("--lm_weight_grid", type=float, nargs="+", default=list(LM_WEIGHT_GRID), help="alphas --tune_lm tries")
-    parser.add_argument("--word_bonus_grid", type=float, nargs="+", default=list(WORD_BONUS_GRID), help="betas --tune_lm tries")
+    parser.add_argument(
+        "--lm_weight_grid", type=float, nargs="+", default=list(LM_WEIGHT_GRID), help="alphas --tune_lm tries"
+    )
+    parser.add_argument(
+        "--word_bonus_grid", type=float, nargs="+", default=list(WORD_BONUS_GRID), help="betas --tune_lm tries"
+    )
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch_size must be at least 1")
     if args.beam_width is not None and args.beam_width < 1:
         parser.error("--beam_width must be at least 1")
     if args.tune_lm and (args.decoder == "greedy" or args.lm_weight is not None or args.word_bonus is not None):
-        parser.error("--tune_lm chooses --lm_weight and --word_bonus for beam search; do not give them (nor --decoder greedy)")
+        parser.error(
+            "--tune_lm chooses --lm_weight and --word_bonus for beam search; do not give them (nor --decoder greedy)"
+        )
     if args.tune_lm and args.tune_split == args.split:
-        parser.error(f"--tune_lm: tune on a split other than the one scored (--tune_split {args.tune_split}, --split {args.split})")
+        parser.error(
+            f"--tune_lm: tune on a split other than the one scored (--tune_split {args.tune_split}, --split {args.split})"
+        )
     if args.max_eval_samples is not None and args.max_eval_samples < 1:
         parser.error("--max_eval_samples must be at least 1")
     if args.backend == "onnx":
@@ -185,7 +190,9 @@ def load_split(dataset: str, config: str | None, split: str, max_samples: int | 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     """--decoder, --beam_width, --lm_weight and --word_bonus (for eval.py and transcribe.py)."""
-    parser.add_argument("--decoder", choices=DECODERS, default=None, help="CTC decoding; the checkpoint's own when omitted")
+    parser.add_argument(
+        "--decoder", choices=DECODERS, default=None, help="CTC decoding; the checkpoint's own when omitted"
+    )
     parser.add_argument("--beam_width", type=int, default=None, help="beams kept per frame in beam search")
     parser.add_argument("--lm_weight", type=float, default=None, help="language-model weight alpha in beam search")
     parser.add_argument("--word_bonus", type=float, default=None, help="bonus per word beta in beam search")
@@ -229,11 +236,15 @@ def tune_language_model(checkpoint: Checkpoint, data: datasets.Dataset, args, sc
             predictions = []
             for logits, lengths in batches:
                 predictions.extend(
-                    processor.batch_decode(logits, output_lengths=lengths, decoder="beam", beam_width=beam_width, alpha=alpha, beta=beta)
+                    processor.batch_decode(
+                        logits, output_lengths=lengths, decoder="beam", beam_width=beam_width, alpha=alpha, beta=beta
+                    )
                 )
             values = scorers.compute(predictions=predictions, references=references)
             grid.append({"alpha": alpha, "beta": beta, "cer": values["cer"], "wer": values["wer"]})
-            print(f"{checkpoint.name}: alpha {alpha:g}, beta {beta:g}: CER {_percent(values['cer'])}%, WER {_percent(values['wer'])}%")
+            print(
+                f"{checkpoint.name}: alpha {alpha:g}, beta {beta:g}: CER {_percent(values['cer'])}%, WER {_percent(values['wer'])}%"
+            )
     best = min(grid, key=lambda row: (row["cer"], row["wer"]))
     processor.lm_settings.alpha, processor.lm_settings.beta = best["alpha"], best["beta"]
     processor.decoder, processor.beam_width = "beam", beam_width
@@ -250,7 +261,9 @@ def store_decoding(checkpoint: Checkpoint) -> None:
     config_file = folder / "processor_config.json"
     config = json.loads(config_file.read_text(encoding="utf-8"))
     config.update(decoder=processor.decoder, beam_width=processor.beam_width)
-    write_file_atomic(config_file, (json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
+    write_file_atomic(
+        config_file, (json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    )
 
 
 def decoding_summary(processor, options: dict) -> dict:
@@ -258,9 +271,16 @@ def decoding_summary(processor, options: dict) -> dict:
     decoder = options.get("decoder", processor.decoder)
     if decoder == "greedy":
         return {"decoder": "greedy"}
-    summary = {"decoder": "beam", "beam_width": options.get("beam_width", processor.beam_width), "language_model": processor.has_language_model}
+    summary = {
+        "decoder": "beam",
+        "beam_width": options.get("beam_width", processor.beam_width),
+        "language_model": processor.has_language_model,
+    }
     if processor.has_language_model:
-        summary.update(alpha=options.get("alpha", processor.lm_settings.alpha), beta=options.get("beta", processor.lm_settings.beta))
+        summary.update(
+            alpha=options.get("alpha", processor.lm_settings.alpha),
+            beta=options.get("beta", processor.lm_settings.beta),
+        )
     return summary
 
 
@@ -314,7 +334,7 @@ def summary_markdown(args, results: dict, worst_lines: dict[str, list[tuple]]) -
         f"# Evaluation on {args.dataset}{config}, split `{args.split}`",
         "",
         f"{results['num_lines']} lines, {len(results['checkpoints'])} checkpoint(s). Rates in percent; "
-        "\"as ASR\" = lower-cased, punctuation removed, whitespace collapsed on both sides.",
+        '"as ASR" = lower-cased, punctuation removed, whitespace collapsed on both sides.',
         "",
         header,
         rule,
@@ -330,7 +350,10 @@ def summary_markdown(args, results: dict, worst_lines: dict[str, list[tuple]]) -
         "",
         f"std is the population std (ddof={STD_DDOF}) across checkpoints.",
         "",
-        "Decoding: " + "; ".join(f"{_cell(name)} {_decoding_text(values['decoding'])}" for name, values in results["checkpoints"].items()),
+        "Decoding: "
+        + "; ".join(
+            f"{_cell(name)} {_decoding_text(values['decoding'])}" for name, values in results["checkpoints"].items()
+        ),
         "",
         "## Out-of-vocabulary references",
         "",
@@ -444,7 +467,9 @@ def main(argv=None) -> dict:
     tuning = {}
     if args.tune_lm:
         tune_data = load_split(args.dataset, args.dataset_config, args.tune_split, args.max_eval_samples)
-        tuning = {checkpoint.name: tune_language_model(checkpoint, tune_data, args, scorers) for checkpoint in checkpoints}
+        tuning = {
+            checkpoint.name: tune_language_model(checkpoint, tune_data, args, scorers) for checkpoint in checkpoints
+        }
 
     per_checkpoint, csv_texts, worst_lines = {}, {}, {}
     for checkpoint in checkpoints:
@@ -465,7 +490,8 @@ def main(argv=None) -> dict:
         csv_texts[checkpoint.name] = predictions_csv(rows)
         worst_lines[checkpoint.name] = sorted(rows, key=lambda row: row[3], reverse=True)[: args.num_worst_lines]
         print(
-            f"{checkpoint.name}: " + ", ".join(f"{key} {_percent(values[key])}%" for key in METRIC_KEYS)
+            f"{checkpoint.name}: "
+            + ", ".join(f"{key} {_percent(values[key])}%" for key in METRIC_KEYS)
             + f", {values['lines_per_second']:.1f} lines/s"
         )
 
@@ -495,7 +521,9 @@ def main(argv=None) -> dict:
         for checkpoint in checkpoints:
             store_decoding(checkpoint)
     # results.json last: its presence means the run finished.
-    write_file_atomic(output_dir / "results.json", (json.dumps(results, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    write_file_atomic(
+        output_dir / "results.json", (json.dumps(results, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    )
     print("mean ± std: " + ", ".join(f"{key} {_percent(mean[key])} ± {_percent(std[key])}%" for key in METRIC_KEYS))
     print(f"wrote {output_dir}")
     return results

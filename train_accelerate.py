@@ -47,9 +47,9 @@ from transformers import AutoProcessor
 
 from augmentations.stackmix.corpus import DEFAULT_CORPUS_MIX
 from augmentations.transforms import TrainAugment, build_train_augmentations
+from data_builders.atomic import check_output_folder, write_file_atomic
 from data_builders.errors import InputError, run_command
 from data_builders.loading import load_dataset_folder_or_hub
-from data_builders.atomic import check_output_folder, write_file_atomic
 from metrics.scoring import METRIC_KEYS, load_metric_suite, prediction_rows, predictions_csv, score
 from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRImageProcessor, StackMixHTRProcessor
 from training.checkpointing import (
@@ -131,7 +131,9 @@ def parse_args(argv=None):
     model.add_argument("--image_height", type=int, default=None, help="override the preset's line height")
     model.add_argument("--max_width", type=int, default=None, help="override the preset's maximum line width")
     model.add_argument("--num_channels", type=int, choices=[1, 3], default=None, help="override: 3 = RGB, 1 = gray")
-    model.add_argument("--init_resnet34", default=None, help="local torchvision ResNet34 ImageNet weights for stages 1-3")
+    model.add_argument(
+        "--init_resnet34", default=None, help="local torchvision ResNet34 ImageNet weights for stages 1-3"
+    )
     model.add_argument(
         "--init_from",
         default=None,
@@ -195,7 +197,10 @@ def parse_args(argv=None):
     train.add_argument("--output_dir", required=True)
     train.add_argument("--num_train_epochs", type=int, default=100)
     train.add_argument(
-        "--eval_every_epochs", type=int, default=1, help="validate (and select checkpoints) every N epochs and at the end"
+        "--eval_every_epochs",
+        type=int,
+        default=1,
+        help="validate (and select checkpoints) every N epochs and at the end",
     )
     train.add_argument("--train_batch_size", type=int, default=16, help="lines per batch and process")
     train.add_argument("--eval_batch_size", type=int, default=32, help="lines per batch and process")
@@ -214,7 +219,9 @@ def parse_args(argv=None):
     )
     train.add_argument("--group_by_width", action="store_true", help="batch lines of similar width together")
     train.add_argument(
-        "--fixed_width", action="store_true", help="pad every line to max_width as the paper did (slower; for comparisons)"
+        "--fixed_width",
+        action="store_true",
+        help="pad every line to max_width as the paper did (slower; for comparisons)",
     )
     train.add_argument(
         "--channels_last",
@@ -231,11 +238,19 @@ def parse_args(argv=None):
     )
     train.add_argument("--num_workers", type=int, default=2, help="DataLoader worker processes per training process")
     train.add_argument("--seed", type=int, default=6955)
-    train.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default=None, help="default: accelerate config")
+    train.add_argument(
+        "--mixed_precision", choices=["no", "bf16", "fp16"], default=None, help="default: accelerate config"
+    )
     train.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
-    train.add_argument("--resume_from_checkpoint", default=None, help="a state folder, or 'latest' for OUTPUT_DIR/state")
-    train.add_argument("--checkpointing_steps", type=int, default=None, help="also save the state every N optimizer steps")
-    train.add_argument("--report_to", default="tensorboard,jsonl", help="comma list of tensorboard, jsonl ('none' for neither)")
+    train.add_argument(
+        "--resume_from_checkpoint", default=None, help="a state folder, or 'latest' for OUTPUT_DIR/state"
+    )
+    train.add_argument(
+        "--checkpointing_steps", type=int, default=None, help="also save the state every N optimizer steps"
+    )
+    train.add_argument(
+        "--report_to", default="tensorboard,jsonl", help="comma list of tensorboard, jsonl ('none' for neither)"
+    )
     args = parser.parse_args(argv)
 
     if args.vocab and not Path(args.vocab).exists():
@@ -296,7 +311,9 @@ def load_train_split(args, text_rules: str) -> tuple[datasets.DatasetDict, datas
         split = load_splits(args, name, (args.train_split,))[args.train_split]
         own_rules = default_text_rules(name)
         if own_rules not in ("none", text_rules):
-            logger.info(f"{name}: training texts normalised with its text rules {own_rules!r} (the run's: {text_rules!r})")
+            logger.info(
+                f"{name}: training texts normalised with its text rules {own_rules!r} (the run's: {text_rules!r})"
+            )
             split = normalize_texts(split, own_rules)
         train_splits.append(split)
     mixed = interleave_train_splits(train_splits, args.dataset_probabilities, seed=args.seed)
@@ -332,7 +349,9 @@ def build_processor(args, config: StackMixHTRConfig, vocab_texts: list[str], tex
 
 def build_model_config(args, vocab_size: int) -> StackMixHTRConfig:
     overrides = {
-        name: getattr(args, name) for name in ("image_height", "max_width", "num_channels") if getattr(args, name) is not None
+        name: getattr(args, name)
+        for name in ("image_height", "max_width", "num_channels")
+        if getattr(args, name) is not None
     }
     if args.init_resnet34:
         overrides["pretrained_resnet34_path"] = args.init_resnet34
@@ -484,7 +503,9 @@ def load_data(args, accelerator, output_dir: Path, text_rules: str):
     if args.max_train_samples is not None:
         train_split = train_split.select(range(min(args.max_train_samples, len(train_split))))
     if args.max_eval_samples is not None:
-        eval_splits = {name: split.select(range(min(args.max_eval_samples, len(split)))) for name, split in eval_splits.items()}
+        eval_splits = {
+            name: split.select(range(min(args.max_eval_samples, len(split)))) for name, split in eval_splits.items()
+        }
     return train_split, eval_splits, vocab_texts
 
 
@@ -492,7 +513,9 @@ def build_processor_and_model(args, output_dir: Path, vocab_texts: list[str], te
     """(processor, config, model with its weights or None, state folder to resume from or None): from the
     saved state when resuming, from --init_from, else from the arguments (the model is then built later)."""
     if args.resume_from_checkpoint:
-        requested = output_dir / "state" if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
+        requested = (
+            output_dir / "state" if args.resume_from_checkpoint == "latest" else Path(args.resume_from_checkpoint)
+        )
         state_dir = resolve_state_dir(requested)
         if state_dir is None:
             raise InputError(
@@ -626,7 +649,9 @@ def resume_state(accelerator, state_dir: Path, scheduler, updates_per_epoch: int
     """Load the saved state into the prepared objects and return its progress."""
     problem = random_states_problem(state_dir, accelerator.process_index)
     if problem:
-        logger.warning(f"{problem}: resuming with fresh random states (unlike an uninterrupted run)", main_process_only=False)
+        logger.warning(
+            f"{problem}: resuming with fresh random states (unlike an uninterrupted run)", main_process_only=False
+        )
     accelerator.load_state(str(state_dir))
     check_resumed_schedule(scheduler.scheduler.total_steps, updates_per_epoch, num_train_epochs)
     progress = load_progress(state_dir)
@@ -645,7 +670,9 @@ def train_epoch(args, accelerator, model, optimizer, scheduler, train_loader, ep
     saved_totals = progress.get("epoch_totals") if skip else None
     epoch_totals = EpochTotals(accelerator, scheduler.get_last_lr()[0], saved_totals)
     nonfinite_in_window = False
-    bar = tqdm(total=len(train_loader), initial=skip, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process)
+    bar = tqdm(
+        total=len(train_loader), initial=skip, desc=f"epoch {epoch}", disable=not accelerator.is_local_main_process
+    )
     for step, batch in enumerate(epoch_loader, start=skip):
         with accelerator.accumulate(model):
             inputs = {"pixel_values": batch["pixel_values"], "labels": batch["labels"]}
@@ -709,7 +736,9 @@ def epoch_row(accelerator, epoch: int, progress: dict, train: dict, validation: 
     }
 
 
-def save_checkpoints(args, accelerator, model, processor, output_dir: Path, epoch: int, progress: dict, validation: dict):
+def save_checkpoints(
+    args, accelerator, model, processor, output_dir: Path, epoch: int, progress: dict, validation: dict
+):
     """`last/`, and each `best_*/` whose validation metric improved (the best values go into `progress`)."""
     improved = ["last"]
     for folder, (metric, lower_is_better) in CHECKPOINT_METRICS.items() if validation else ():
@@ -762,7 +791,14 @@ def main(argv=None):
         f"({config.image_height} x {config.max_width}, {config.num_channels} channel(s))"
     )
     sizes = {"train": image_sizes(train_split)} | {name: image_sizes(split) for name, split in eval_splits.items()}
-    check_lines(accelerator, processor, config, {"train": train_split, "validation": eval_splits["validation"]}, sizes, output_dir)
+    check_lines(
+        accelerator,
+        processor,
+        config,
+        {"train": train_split, "validation": eval_splits["validation"]},
+        sizes,
+        output_dir,
+    )
     output_bias = initial_bias(args, processor, config, train_split, sizes["train"]) if state_dir is None else None
     warn_unseen_characters(processor, train_split, eval_splits)
     train_transform = build_train_transform(args, accelerator, processor)
@@ -791,7 +827,9 @@ def main(argv=None):
     # Epochs logged after the resumed state was saved are logged again: TensorBoard hides the old ones.
     init_kwargs = {"tensorboard": {"purge_step": progress["epoch"]}} if state_dir is not None else {}
     accelerator.init_trackers("stackmix_htr", config=tracker_config, init_kwargs=init_kwargs)
-    jsonl = JsonlLogger(output_dir / "metrics.jsonl") if "jsonl" in args.report_to and accelerator.is_main_process else None
+    jsonl = (
+        JsonlLogger(output_dir / "metrics.jsonl") if "jsonl" in args.report_to and accelerator.is_main_process else None
+    )
     if jsonl is not None and state_dir is not None:
         jsonl.keep_epochs_before(progress["epoch"])
     suite = load_metric_suite()

@@ -48,6 +48,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import pipeline
 
+from data_builders.atomic import write_file_atomic
 from data_builders.errors import InputError, run_command
 from data_builders.page_layout import (
     FORMAT_NAMES,
@@ -64,7 +65,6 @@ from data_builders.page_layout import (
 )
 from data_builders.page_layout.files import XML_FOLDERS
 from data_builders.page_layout.formats import sniff_format
-from data_builders.atomic import write_file_atomic
 from eval import add_decoding_arguments, check_decoding, decoding_options
 from modeling_stackmix_htr.checkpoints import load_checkpoint
 from modeling_stackmix_htr.pipeline_stackmix_htr import SORT_WINDOW_BATCHES, TASK
@@ -85,7 +85,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--input", nargs="+", required=True, help="folders, ZIP exports, XML files or line images")
     parser.add_argument("--output_dir", required=True, help="where the transcriptions go")
     parser.add_argument(
-        "--format", choices=OUTPUT_FORMATS, default=None,
+        "--format",
+        choices=OUTPUT_FORMATS,
+        default=None,
         help="output format (default: pages in their own XML format, line images as txt)",
     )
     parser.add_argument("--batch_size", type=int, default=16, help="lines per forward pass")
@@ -94,7 +96,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default=None, help="torch device (default: this process's accelerate device)")
     parser.add_argument("--overwrite", action="store_true", help="transcribe again files whose output exists")
     parser.add_argument(
-        "--skip_invalid", action="store_true",
+        "--skip_invalid",
+        action="store_true",
         help="report unusable files (malformed XML, missing image, ...) and go on instead of stopping",
     )
     args = parser.parse_args(argv)
@@ -183,7 +186,9 @@ def find_input_files(inputs: list[str], skip_invalid: bool) -> list[InputFile]:
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             files.append(InputFile(path.parent, path.name, None, path.stem))
         else:
-            raise TranscriptionError(f"{path}: not a folder, ZIP archive, XML file or image ({', '.join(IMAGE_SUFFIXES)})")
+            raise TranscriptionError(
+                f"{path}: not a folder, ZIP archive, XML file or image ({', '.join(IMAGE_SUFFIXES)})"
+            )
     return files
 
 

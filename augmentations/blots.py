@@ -115,9 +115,7 @@ def draw_blots(image: np.ndarray, blots: list[dict]) -> np.ndarray:
         segments = np.stack([fixed_point[:, :-1], fixed_point[:, 1:]], axis=2)  # (R, T - 1, 2, 2)
         # One polylines call per line width draws every segment with its own width.
         for width in np.unique(thickness):
-            cv2.polylines(
-                ink, list(segments[thickness == width]), False, 255, int(width), cv2.LINE_AA, DRAW_SHIFT
-            )
+            cv2.polylines(ink, list(segments[thickness == width]), False, 255, int(width), cv2.LINE_AA, DRAW_SHIFT)
 
         alpha = ink.astype(np.float32) * (blot["opacity"] / 255.0)
         region = out[y_lo:y_hi, x_lo:x_hi]
@@ -197,9 +195,7 @@ class HandwrittenBlot(A.ImageOnlyTransform):
         curves = np.stack(
             [
                 bezier_curve(
-                    zig_zag_control_points(
-                        self.random_generator, x, y, rect_width, rect_height, intensity, incline
-                    )
+                    zig_zag_control_points(self.random_generator, x, y, rect_width, rect_height, intensity, incline)
                 )
                 for _ in range(repeats)
             ]

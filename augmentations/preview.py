@@ -78,8 +78,15 @@ def render_grid(rows: list[list[np.ndarray]], row_labels: list[str], column_labe
     return canvas
 
 
-def preview(dataset_dir: str, out: Path, n: int = 8, split: str = "train", seed: int = 0,
-            height: int = 64, max_width: int = 1024) -> np.ndarray:
+def preview(
+    dataset_dir: str,
+    out: Path,
+    n: int = 8,
+    split: str = "train",
+    seed: int = 0,
+    height: int = 64,
+    max_width: int = 1024,
+) -> np.ndarray:
     """Render the first `n` samples of `split` of the built dataset at `dataset_dir` into `out`; returns the grid."""
     data = load_dataset_folder_or_hub(dataset_dir, split=split)
     samples = data.select(range(min(n, len(data))))

@@ -59,8 +59,8 @@ def measure_build(name: str, raw: Path, out: Path, trace: bool) -> dict:
 
 def write_repeated_marking(saint_gall: Path, folder: Path, repeat: int) -> int:
     """A marking.csv listing every Saint Gall image `repeat` times under distinct ids (no copies)."""
-    from data_builders.saintgall import iter_records
     from data_builders.records import Record
+    from data_builders.saintgall import iter_records
 
     records = [item for item in iter_records(saint_gall) if isinstance(item, Record) and item.image.exists()]
     folder.mkdir(parents=True)
@@ -97,7 +97,10 @@ def measure_reading(built: Path, saint_gall: Path, cache: Path) -> dict:
     results["load_dataset(streaming=True) -> numpy"] = count / (time.perf_counter() - start)
 
     paths = sorted((saint_gall / "data" / "line_images_normalized").glob("*.png"))
-    for label, flag in (("cv2.imread color (reference code)", cv2.IMREAD_COLOR), ("cv2.imread grayscale", cv2.IMREAD_GRAYSCALE)):
+    for label, flag in (
+        ("cv2.imread color (reference code)", cv2.IMREAD_COLOR),
+        ("cv2.imread grayscale", cv2.IMREAD_GRAYSCALE),
+    ):
         start = time.perf_counter()
         for path in paths:
             cv2.imread(str(path), flag)

@@ -53,7 +53,9 @@ def random_checkpoint(preset: str, dataset: str, folder: Path) -> Path:
     """A randomly initialised `preset` with the vocabulary of the dataset's training texts."""
     train = datasets.load_dataset(dataset, split="train", cache_dir=str(folder / "hf-cache"))
     config = StackMixHTRConfig.from_preset(preset)
-    processor = StackMixHTRProcessor.from_texts(train["text"], image_height=config.image_height, max_width=config.max_width)
+    processor = StackMixHTRProcessor.from_texts(
+        train["text"], image_height=config.image_height, max_width=config.max_width
+    )
     config.vocab_size = processor.vocab_size
     checkpoint = folder / f"random-{preset}"
     StackMixHTRForCTC(config).save_pretrained(checkpoint)
@@ -80,9 +82,13 @@ def time_pipeline(checkpoint: Path, paths: list[Path], batch_size: int, rates: l
 def time_transcribe(checkpoint: Path, paths: list[Path], batch_size: int, folder: Path, rates: list) -> None:
     arguments = ["--model", str(checkpoint), "--device", "cpu", "--batch_size", str(batch_size)]
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        transcribe.main([*arguments, "--input", *map(str, paths[:WARMUP_LINES]), "--output_dir", str(folder / "warmup")])
+        transcribe.main(
+            [*arguments, "--input", *map(str, paths[:WARMUP_LINES]), "--output_dir", str(folder / "warmup")]
+        )
         with timed(len(paths), rates):
-            counts = transcribe.main([*arguments, "--input", str(paths[0].parent), "--output_dir", str(folder / "transcribed")])
+            counts = transcribe.main(
+                [*arguments, "--input", str(paths[0].parent), "--output_dir", str(folder / "transcribed")]
+            )
     assert counts.lines == len(paths)
 
 

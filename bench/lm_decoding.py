@@ -46,7 +46,9 @@ VARIANTS = {"corpus": "corpus only", "corpus_train": "corpus + train transcripti
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--model", required=True, help="checkpoint folder; it is copied, never changed")
     parser.add_argument("--dataset", required=True, help="dataset folder with train, validation and test splits")
     parser.add_argument("--corpus", required=True, help="text corpus for the language models")
@@ -54,8 +56,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--order", type=int, default=3, help="n-gram order of the language models")
     parser.add_argument("--beam_width", type=int, default=16, help="beams kept per frame (tuning and the main rows)")
     parser.add_argument("--other_beam_widths", type=int, nargs="*", default=[8], help="also decode with these widths")
-    parser.add_argument("--lm_weight_grid", type=float, nargs="+", default=None, help="alphas to tune (eval.py's grid when omitted)")
-    parser.add_argument("--word_bonus_grid", type=float, nargs="+", default=None, help="betas to tune (eval.py's grid when omitted)")
+    parser.add_argument(
+        "--lm_weight_grid", type=float, nargs="+", default=None, help="alphas to tune (eval.py's grid when omitted)"
+    )
+    parser.add_argument(
+        "--word_bonus_grid", type=float, nargs="+", default=None, help="betas to tune (eval.py's grid when omitted)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the forward pass")
     parser.add_argument("--batch_size", type=int, default=16, help="lines per forward pass")
     return parser.parse_args()
@@ -78,8 +84,24 @@ def prepare_variant(args, name: str) -> dict:
     shutil.copytree(args.model, folder)
     build = [sys.executable, "-m", "modeling_stackmix_htr.lm", "build", "--model", str(folder), "--corpus", args.corpus]
     build += ["--order", str(args.order)] + (["--dataset", args.dataset] if name == "corpus_train" else [])
-    tune = [sys.executable, "eval.py", "--model", str(folder), "--dataset", args.dataset, "--split", "test", "--tune_lm"]
-    tune += ["--beam_width", str(args.beam_width), "--output_dir", str(Path(args.output_dir) / f"eval_{name}"), "--overwrite"]
+    tune = [
+        sys.executable,
+        "eval.py",
+        "--model",
+        str(folder),
+        "--dataset",
+        args.dataset,
+        "--split",
+        "test",
+        "--tune_lm",
+    ]
+    tune += [
+        "--beam_width",
+        str(args.beam_width),
+        "--output_dir",
+        str(Path(args.output_dir) / f"eval_{name}"),
+        "--overwrite",
+    ]
     tune += ["--device", "cpu"]
     for flag in ("lm_weight_grid", "word_bonus_grid"):
         if getattr(args, flag):
@@ -130,7 +152,9 @@ def main() -> None:
     widths = [args.beam_width, *args.other_beam_widths]
     rows = {"greedy": decode_and_score(base, batches, references, scorers, decoder="greedy")}
     for width in widths:
-        rows[f"beam {width}, no LM"] = decode_and_score(base, batches, references, scorers, decoder="beam", beam_width=width)
+        rows[f"beam {width}, no LM"] = decode_and_score(
+            base, batches, references, scorers, decoder="beam", beam_width=width
+        )
     for name, label in VARIANTS.items():
         processor = AutoProcessor.from_pretrained(preparation[name]["folder"])
         known = processor.language_model.words  # loaded before timing
@@ -138,7 +162,12 @@ def main() -> None:
         preparation[name]["test_words_known"] = sum(word in known for word in test_words) / len(test_words)
         for width in widths:
             row = decode_and_score(processor, batches, references, scorers, beam_width=width)
-            row.update(alpha=processor.lm_settings.alpha, beta=processor.lm_settings.beta, decoder=processor.decoder, **preparation[name])
+            row.update(
+                alpha=processor.lm_settings.alpha,
+                beta=processor.lm_settings.beta,
+                decoder=processor.decoder,
+                **preparation[name],
+            )
             rows[f"beam {width} + LM ({label})"] = row
 
     lines = len(references)
@@ -159,10 +188,14 @@ def main() -> None:
             f"{row['decode_lines_per_second']:.0f} | {row['end_to_end_lines_per_second']:.1f} |"
         )
     print("\n".join(table))
-    print(f"{lines} test lines; forward pass with image preparation: {forward_seconds:.1f} s ({lines / forward_seconds:.1f} lines/s)")
+    print(
+        f"{lines} test lines; forward pass with image preparation: {forward_seconds:.1f} s ({lines / forward_seconds:.1f} lines/s)"
+    )
     for name, label in VARIANTS.items():
         known = preparation[name]["test_words_known"]
-        print(f"LM {label}: {100 * known:.1f} % of the test words are in its vocabulary; build {preparation[name]['build_seconds']:.0f} s, tuning {preparation[name]['tune_seconds']:.0f} s")
+        print(
+            f"LM {label}: {100 * known:.1f} % of the test words are in its vocabulary; build {preparation[name]['build_seconds']:.0f} s, tuning {preparation[name]['tune_seconds']:.0f} s"
+        )
     results = {"args": vars(args), "lines": lines, "forward_seconds": forward_seconds, "rows": rows}
     write_file_atomic(output_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode("utf-8"))
 

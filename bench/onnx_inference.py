@@ -108,14 +108,20 @@ def main():
         "ONNX Runtime fp32": time_batches(lambda batch: onnx_model(**batch), batches, args.repeats),
     }
     source = args.model or f"random {args.preset} preset"
-    print(f"{len(images)} {args.split} lines of {args.dataset}, batch {args.batch_size}, {args.threads} threads, {source}")
-    print(f"ONNX Runtime vs PyTorch fp32: largest logit difference {largest_difference:.2e}, "
-          f"same text for {same_texts}/{len(images)} lines")
+    print(
+        f"{len(images)} {args.split} lines of {args.dataset}, batch {args.batch_size}, {args.threads} threads, {source}"
+    )
+    print(
+        f"ONNX Runtime vs PyTorch fp32: largest logit difference {largest_difference:.2e}, "
+        f"same text for {same_texts}/{len(images)} lines"
+    )
     baseline_wall, baseline_cpu = seconds["PyTorch fp32 (eager)"]
     print("| runtime | lines/s | vs PyTorch fp32 | lines/CPU-s | vs PyTorch fp32 (CPU) |")
     print("|---|---|---|---|---|")
     for name, (wall, cpu) in seconds.items():
-        print(f"| {name} | {len(images) / wall:.2f} | {baseline_wall / wall:.2f}x | {len(images) / cpu:.2f} | {baseline_cpu / cpu:.2f}x |")
+        print(
+            f"| {name} | {len(images) / wall:.2f} | {baseline_wall / wall:.2f}x | {len(images) / cpu:.2f} | {baseline_cpu / cpu:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -56,13 +56,23 @@ STOP_GRACE_SECONDS = 120  # a stopped run saves its state before it exits
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, help="a built dataset folder (e.g. python -m data_builders saintgall)")
+    parser.add_argument(
+        "--dataset", required=True, help="a built dataset folder (e.g. python -m data_builders saintgall)"
+    )
     parser.add_argument("--work_dir", default="outputs/plateau", help="one folder per setting, the record, the table")
-    parser.add_argument("--runs", nargs="+", choices=list(GRID), default=list(GRID), help="settings to run (default: all)")
-    parser.add_argument("--preset", choices=["paper", "small", "tiny"], default="small", help="model preset (default: small)")
+    parser.add_argument(
+        "--runs", nargs="+", choices=list(GRID), default=list(GRID), help="settings to run (default: all)"
+    )
+    parser.add_argument(
+        "--preset", choices=["paper", "small", "tiny"], default="small", help="model preset (default: small)"
+    )
     parser.add_argument("--schedule_epochs", type=int, default=50, help="epochs of the schedule (default: 50)")
-    parser.add_argument("--max_epochs", type=int, default=20, help="stop a setting after this many epochs (default: 20)")
-    parser.add_argument("--threshold", type=float, default=0.9, help="validation CER that ends the plateau (default: 0.9)")
+    parser.add_argument(
+        "--max_epochs", type=int, default=20, help="stop a setting after this many epochs (default: 20)"
+    )
+    parser.add_argument(
+        "--threshold", type=float, default=0.9, help="validation CER that ends the plateau (default: 0.9)"
+    )
     parser.add_argument("--seed", type=int, default=6955, help="seed of every run (default: 6955)")
     parser.add_argument(
         "--train_args",
@@ -166,7 +176,11 @@ class PlateauStudy:
             run["seen"] = len(curve)
             entry = self.record["runs"].setdefault(name, {})
             entry.update(
-                args=GRID[name], epochs_run=len(curve), seconds_run=now - run["started"], last_cer=curve[-1][1], done=False
+                args=GRID[name],
+                epochs_run=len(curve),
+                seconds_run=now - run["started"],
+                last_cer=curve[-1][1],
+                done=False,
             )
             if reached is not None and "seconds_to_threshold" not in entry:
                 entry.update(epochs_to_threshold=reached, seconds_to_threshold=now - run["started"])
@@ -182,7 +196,9 @@ class PlateauStudy:
         run["log"].close()
         if not finished:
             log = shown(self.args.work_dir / "logs" / f"{name}.log")
-            raise SystemExit(f"[plateau] {name} exited with code {process.returncode} before it was done (output: {log})")
+            raise SystemExit(
+                f"[plateau] {name} exited with code {process.returncode} before it was done (output: {log})"
+            )
         entry = self.record["runs"][name]
         entry.setdefault("epochs_to_threshold", None)
         entry.update(done=True, command=shown_command(self.command(name)))

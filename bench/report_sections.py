@@ -7,7 +7,9 @@ from pathlib import Path
 
 from data_builders.atomic import write_file_atomic
 
-TITLE = "# Benchmark results\n\nEach section below is written by the benchmark it names; rerun it to refresh the section.\n"
+TITLE = (
+    "# Benchmark results\n\nEach section below is written by the benchmark it names; rerun it to refresh the section.\n"
+)
 
 
 def _markers(name: str) -> tuple[str, str]:

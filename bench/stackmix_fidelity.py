@@ -25,8 +25,8 @@ from report_sections import replace_section  # bench/ is the script's folder, he
 from transformers import AutoModelForCTC, AutoProcessor
 
 import modeling_stackmix_htr  # noqa: F401  (registers the Auto classes)
-from augmentations.stackmix.char_masks import compute_char_masks, save_char_masks
 from augmentations.stackmix import StackMixGenerator, build_bank
+from augmentations.stackmix.char_masks import compute_char_masks, save_char_masks
 from augmentations.stackmix.fidelity import score_fidelity, worst_lines_grid
 from augmentations.stackmix.frame_mapping import FrameMapping
 from data_builders.loading import load_dataset_folder_or_hub
@@ -44,7 +44,9 @@ OPTIONS = {
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="trained checkpoint that reads the lines (and aligns by default)")
+    parser.add_argument(
+        "--model", required=True, help="trained checkpoint that reads the lines (and aligns by default)"
+    )
     parser.add_argument("--aligner", default=None, help="checkpoint whose alignment cuts the slices (default: --model)")
     parser.add_argument("--dataset", required=True, help="built dataset with train and validation splits")
     parser.add_argument("--split", default="validation", help="texts and real lines scored")
@@ -94,7 +96,7 @@ def main(argv=None) -> None:
         "",
         f"Written by `bench/stackmix_fidelity.py` on {datetime.date.today().isoformat()}. The reader `{args.model}` reads",
         f"generated lines of the {args.split} texts and the real {args.split} lines; fidelity ratio = CER on generated /",
-        f"CER on real (1.0: generated lines are as easy to read as real ones). Slices cut from the train split by",
+        "CER on real (1.0: generated lines are as easy to read as real ones). Slices cut from the train split by",
         f"`{args.aligner or args.model}`; the frame-to-column mapping measured on it: input column = {mapping} (the",
         "nominal mapping assumes stride (f + 0.5)).",
         "",

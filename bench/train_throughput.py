@@ -80,12 +80,16 @@ def measure(setting: dict) -> dict:
 
     sys.path.insert(0, str(REPO_ROOT))
     from data_builders import load_dataset_folder_or_hub, read_text_rules
-    from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRImageProcessor, StackMixHTRProcessor
+    from modeling_stackmix_htr import (
+        StackMixHTRConfig,
+        StackMixHTRForCTC,
+        StackMixHTRImageProcessor,
+        StackMixHTRProcessor,
+    )
+    from training.compile import WIDTH_BUCKET, compile_backbone
     from training.data import LineCollator, image_sizes
     from training.metrics_log import peak_memory_mb
     from training.sampler import LineBatchSampler
-
-    from training.compile import WIDTH_BUCKET, compile_backbone
 
     torch.manual_seed(0)
     device = torch.device(setting["device"])
@@ -120,7 +124,9 @@ def measure(setting: dict) -> dict:
         if len(batches) > warmup:
             valid_columns += sum(image_processor.fit_size(all_widths[i], all_heights[i])[0] for i in indices)
     if len(batches) < warmup + steps:
-        raise SystemExit(f"{setting['dataset']}: not enough training lines for {warmup + steps} batches of {batch_size}")
+        raise SystemExit(
+            f"{setting['dataset']}: not enough training lines for {warmup + steps} batches of {batch_size}"
+        )
 
     model = StackMixHTRForCTC(config).to(device).train()
     if setting["channels_last"]:
@@ -149,7 +155,9 @@ def measure(setting: dict) -> dict:
             cpu_timed += time.process_time() - cpu_started
     return {
         **setting,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({torch.get_num_threads()} threads)",
         "lines_per_second": steps * batch_size / timed,
         # lines per second of CPU time used by this process: steadier than wall time on a shared machine
         "lines_per_cpu_second": steps * batch_size / cpu_timed,
@@ -166,7 +174,9 @@ def setting_name(padding: str, precision: str, channels_last: bool, compiled: bo
 
 
 def describe(row: dict) -> str:
-    return row["precision"] + (" channels-last" if row["channels_last"] else "") + (" compiled" if row["compiled"] else "")
+    return (
+        row["precision"] + (" channels-last" if row["channels_last"] else "") + (" compiled" if row["compiled"] else "")
+    )
 
 
 def ensure_dataset(args) -> str:
@@ -181,11 +191,17 @@ def ensure_dataset(args) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", help="a built dataset folder (default: Saint Gall built from --raw into a temp dir)")
-    parser.add_argument("--raw", default=str(DEFAULT_RAW), help="raw Saint Gall database, used when --dataset is absent")
+    parser.add_argument(
+        "--dataset", help="a built dataset folder (default: Saint Gall built from --raw into a temp dir)"
+    )
+    parser.add_argument(
+        "--raw", default=str(DEFAULT_RAW), help="raw Saint Gall database, used when --dataset is absent"
+    )
     parser.add_argument("--presets", default="paper,small", help="comma list of model presets")
     parser.add_argument("--datasets", default=f"saintgall,{IAM_LIKE}", help=f"comma list of saintgall and {IAM_LIKE}")
-    parser.add_argument("--skip_compiled", action="store_true", help="leave out the compiled settings (minutes each on a CPU)")
+    parser.add_argument(
+        "--skip_compiled", action="store_true", help="leave out the compiled settings (minutes each on a CPU)"
+    )
     parser.add_argument(
         "--settings",
         help="comma list of settings to run, e.g. fixed-fp32,grouped-bf16-cl,grouped-bf16-cl-compiled "
@@ -224,13 +240,24 @@ def main():
             for name, dataset in datasets.items():
                 for padding, precision, channels_last, compiled in settings:
                     setting = dict(
-                        dataset=dataset, dataset_name=name, device=device, threads=args.threads, preset=preset,
-                        padding=padding, precision=precision, channels_last=channels_last, compiled=compiled,
-                        batch_size=batch_size, warmup=warmup, steps=steps,
+                        dataset=dataset,
+                        dataset_name=name,
+                        device=device,
+                        threads=args.threads,
+                        preset=preset,
+                        padding=padding,
+                        precision=precision,
+                        channels_last=channels_last,
+                        compiled=compiled,
+                        batch_size=batch_size,
+                        warmup=warmup,
+                        steps=steps,
                     )
                     result = subprocess.run(
                         [sys.executable, __file__, "--worker", json.dumps(setting)],
-                        capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"},
+                        capture_output=True,
+                        text=True,
+                        env={**os.environ, "TQDM_DISABLE": "1"},
                     )
                     if result.returncode:
                         sys.exit(f"setting {setting} failed:\n{result.stderr[-3000:]}")
@@ -246,8 +273,10 @@ def main():
                     )
 
     print(f"\ndatasets {datasets}")
-    print("| device | preset | dataset | padding | precision, layout | batch | lines/s | lines/CPU-s | s/step | mean width "
-          "| padding % | peak MB | vs baseline (wall) | vs baseline (CPU) |")
+    print(
+        "| device | preset | dataset | padding | precision, layout | batch | lines/s | lines/CPU-s | s/step | mean width "
+        "| padding % | peak MB | vs baseline (wall) | vs baseline (CPU) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for device in devices:
         for preset in args.presets.split(","):

@@ -1,7 +1,7 @@
 """Builders that turn official handwriting-dataset downloads into Hugging Face datasets.
 
-    python -m data_builders saintgall --raw saintgalldb-v1.0 --output_dir saint_gall
-    load_dataset_folder_or_hub("saint_gall")   # train / validation / test, as the folder is now
+python -m data_builders saintgall --raw saintgalldb-v1.0 --output_dir saint_gall
+load_dataset_folder_or_hub("saint_gall")   # train / validation / test, as the folder is now
 """
 
 from .build import BUILDERS, build, get_source

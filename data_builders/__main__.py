@@ -12,7 +12,17 @@ from .flags import with_current_spellings
 from .writer import DEFAULT_MAX_SHARD_MB
 
 OLD_SPELLINGS = {"--out": "--output_dir"}  # and every flag with hyphens instead of underscores
-COMMON_OPTIONS = ("raw", "output_dir", "overwrite", "skip_invalid", "max_shard_mb", "push_to_hub", "private", "no_progress", "name")
+COMMON_OPTIONS = (
+    "raw",
+    "output_dir",
+    "overwrite",
+    "skip_invalid",
+    "max_shard_mb",
+    "push_to_hub",
+    "private",
+    "no_progress",
+    "name",
+)
 
 
 def _add_common_arguments(parser: argparse.ArgumentParser, needs_raw: bool) -> None:
@@ -46,8 +56,9 @@ def make_parser() -> argparse.ArgumentParser:
     for name in BUILDERS:
         source = get_source(name)
         first_line = (source.__doc__ or name).strip().splitlines()[0]
-        sub = subparsers.add_parser(name, help=first_line, description=source.__doc__,
-                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub = subparsers.add_parser(
+            name, help=first_line, description=source.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         _add_common_arguments(sub, source.INFO.needs_raw)
         if hasattr(source, "add_arguments"):
             source.add_arguments(sub)

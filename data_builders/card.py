@@ -60,9 +60,7 @@ def _front_matter(info: SourceInfo, counts: dict[str, int]) -> dict:
                 {
                     "config_name": "default",
                     # An empty split has no shard; datasets cannot load a split that matches no rows.
-                    "data_files": [
-                        {"split": split, "path": f"data/{split}-*"} for split in SPLITS if counts[split]
-                    ],
+                    "data_files": [{"split": split, "path": f"data/{split}-*"} for split in SPLITS if counts[split]],
                 }
             ],
         }
@@ -91,7 +89,11 @@ def _charset_section(char_counts: dict[str, Counter]) -> list[str]:
     if unseen_in_train:
         shown = " ".join(_char_label(char) for char in unseen_in_train)
         lines.append(f"Characters absent from train: {shown}")
-    lines += ["", "| character | code point | " + " | ".join(SPLITS) + " | total |", "|---|---|" + "---|" * (len(SPLITS) + 1)]
+    lines += [
+        "",
+        "| character | code point | " + " | ".join(SPLITS) + " | total |",
+        "|---|---|" + "---|" * (len(SPLITS) + 1),
+    ]
     for char, count in sorted(total.items(), key=lambda item: (-item[1], item[0])):
         per_split = " | ".join(str(char_counts[split][char]) for split in SPLITS)
         lines.append(f"| {_char_label(char)} | U+{ord(char):04X} | {per_split} | {count} |")

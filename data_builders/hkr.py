@@ -45,7 +45,14 @@ INFO = SourceInfo(
 }""",
 )
 
-STAGE_TO_SPLIT = {"train": "train", "val": "validation", "valid": "validation", "test1": "test", "test2": "test", "test": "test"}
+STAGE_TO_SPLIT = {
+    "train": "train",
+    "val": "validation",
+    "valid": "validation",
+    "test1": "test",
+    "test2": "test",
+    "test": "test",
+}
 
 
 def _read_annotation(path: Path) -> tuple[str | None, str]:

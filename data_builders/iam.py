@@ -44,7 +44,7 @@ INFO = SourceInfo(
     metadata_columns=("writer", "form_id", "segmentation"),
     description=(
         "Text lines of the IAM Handwriting Database: modern English forms written by several hundred "
-        "writers. `text` is the line transcription with the word separator \"|\" turned into spaces."
+        'writers. `text` is the line transcription with the word separator "|" turned into spaces.'
     ),
     citation="""@article{marti2002iam,
   title   = {The {IAM}-database: an {English} sentence database for offline handwriting recognition},

@@ -32,8 +32,28 @@ from typing import Iterator
 import datasets
 import numpy as np
 
-from .page_layout import FORMAT_NAMES, PageError, PageFile, PageSource, cut_lines, encode_line, find_pages, load_page, page_id
-from .records import SPLITS, Excluded, Invalid, InvalidInputError, Note, Record, SourceInfo, SourceItem, split_lists_to_map
+from .page_layout import (
+    FORMAT_NAMES,
+    PageError,
+    PageFile,
+    PageSource,
+    cut_lines,
+    encode_line,
+    find_pages,
+    load_page,
+    page_id,
+)
+from .records import (
+    SPLITS,
+    Excluded,
+    Invalid,
+    InvalidInputError,
+    Note,
+    Record,
+    SourceInfo,
+    SourceItem,
+    split_lists_to_map,
+)
 
 COLUMNS = ("page_id", "line_id", "region_id", "reading_order", "polygon", "baseline")
 POINTS_FEATURE = datasets.List(datasets.List(datasets.Value("int32"), length=2))
@@ -63,7 +83,7 @@ def page_source_info(name: str, file_format: str) -> SourceInfo:
 
 
 def split_ratio(value: str) -> tuple[float, float, float]:
-    """"0.8,0.1,0.1" -> (0.8, 0.1, 0.1): train, validation and test shares."""
+    """ "0.8,0.1,0.1" -> (0.8, 0.1, 0.1): train, validation and test shares."""
     try:
         ratio = tuple(float(part) for part in value.split(","))
     except ValueError:
@@ -89,7 +109,10 @@ def random_page_splits(page_ids: list[str], ratio: tuple[float, float, float], s
     order = np.random.default_rng(seed).permutation(len(page_ids))
     ordered = sorted(page_ids)
     bounds = np.cumsum(sizes)
-    return {ordered[index]: SPLITS[int(np.searchsorted(bounds, position, side="right"))] for position, index in enumerate(order)}
+    return {
+        ordered[index]: SPLITS[int(np.searchsorted(bounds, position, side="right"))]
+        for position, index in enumerate(order)
+    }
 
 
 def listed_page_splits(pages: list[PageFile], lists: dict[str, list[Path]]) -> tuple[dict[str, str], list[str]]:
@@ -135,7 +158,9 @@ def iter_page_records(
         other_xml += [page.xml_name for page in found if page.format != file_format]
         if not pages and not unreadable:
             others = sorted({page.format for page in found} - {file_format})
-            hint = "".join(f"; it holds {FORMAT_NAMES[kind]} files: use the {BUILDER_OF_FORMAT[kind]} builder" for kind in others)
+            hint = "".join(
+                f"; it holds {FORMAT_NAMES[kind]} files: use the {BUILDER_OF_FORMAT[kind]} builder" for kind in others
+            )
             raise InvalidInputError(f"no {FORMAT_NAMES[file_format]} files in {raw_dir}{hint}")
         for name, error in unreadable:
             yield Invalid(f"{name} ({error.detail})", error.problem)
@@ -144,7 +169,9 @@ def iter_page_records(
             missing = [name for name, paths in lists.items() if not paths]
             if missing:
                 raise InvalidInputError(f"split lists given for some splits but not for {missing}")
-            split_of, unknown = listed_page_splits(pages, {name: [Path(path) for path in paths] for name, paths in lists.items()})
+            split_of, unknown = listed_page_splits(
+                pages, {name: [Path(path) for path in paths] for name, paths in lists.items()}
+            )
             for entry in unknown:
                 yield Invalid(entry, "listed in a split list but no such page (or several pages of that name)")
         else:
@@ -159,7 +186,9 @@ def iter_page_records(
             try:
                 page = load_page(source, page_file)
             except PageError as error:
-                yield Invalid(f"{page_file.xml_name} ({error.detail})" if error.detail else page_file.xml_name, error.problem)
+                yield Invalid(
+                    f"{page_file.xml_name} ({error.detail})" if error.detail else page_file.xml_name, error.problem
+                )
                 continue
             for cut in cut_lines(page):
                 line = cut.layout
@@ -184,14 +213,19 @@ def iter_page_records(
         yield Excluded(not_in_split, "pages in none of the split lists (counted in pages)")
     if other_xml:
         shown = ", ".join(other_xml[:3]) + (", ..." if len(other_xml) > 3 else "")
-        yield Excluded(len(other_xml), f"XML files that are not {FORMAT_NAMES[file_format]} pages, counted in files: {shown}")
+        yield Excluded(
+            len(other_xml), f"XML files that are not {FORMAT_NAMES[file_format]} pages, counted in files: {shown}"
+        )
     if clipped:
         yield Note(clipped, "line polygons reaching outside the page, cut at its edge")
 
 
 def add_page_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--split", type=split_ratio, default=None, metavar="TRAIN,VALID,TEST",
+        "--split",
+        type=split_ratio,
+        default=None,
+        metavar="TRAIN,VALID,TEST",
         help=f"random page-level split with these shares (default {','.join(map(str, DEFAULT_SPLIT))})",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random page-level split")

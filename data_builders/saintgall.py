@@ -40,7 +40,7 @@ INFO = SourceInfo(
     description=(
         "Text lines of the Saint Gall database: 60 pages of a 9th-century Latin manuscript (Codex "
         "Sangallensis 562), binarized and height-normalized line images, official page-level splits. "
-        "`text` is the glyph transcription decoded to characters (\"pt\" -> \".\", \"et\" -> \"&\")."
+        '`text` is the glyph transcription decoded to characters ("pt" -> ".", "et" -> "&").'
     ),
     citation="""@inproceedings{fischer2011transcription,
   title     = {Transcription Alignment of {Latin} Manuscripts using Hidden {Markov} Models},
@@ -56,7 +56,7 @@ SPLIT_FILES = {"train": "train.txt", "validation": "valid.txt", "test": "test.tx
 
 
 def decode_glyph_spelling(spelling: str) -> str:
-    """"v-e-r-s-a|h-a-b-e-r-e-t-u-r-pt|et" -> "versa haberetur. &"."""
+    """ "v-e-r-s-a|h-a-b-e-r-e-t-u-r-pt|et" -> "versa haberetur. &"."""
     words = ("".join(GLYPHS.get(glyph, glyph) for glyph in word.split("-")) for word in spelling.split("|"))
     return " ".join(word for word in words if word)
 

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .records import Record, SourceInfo, SourceItem, SPLITS
+from .records import SPLITS, Record, SourceInfo, SourceItem
 
 INFO = SourceInfo(
     name="synthetic",
@@ -210,7 +210,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num_lines", type=int, default=DEFAULT_NUM_LINES, help="number of lines to render")
     parser.add_argument("--seed", type=int, default=0, help="the build is a function of this seed")
     parser.add_argument(
-        "--split_ratio", type=float, nargs=3, default=DEFAULT_SPLIT_RATIO, metavar=("TRAIN", "VALID", "TEST"),
+        "--split_ratio",
+        type=float,
+        nargs=3,
+        default=DEFAULT_SPLIT_RATIO,
+        metavar=("TRAIN", "VALID", "TEST"),
         help="relative sizes of train/validation/test",
     )
     parser.add_argument("--image_height", type=int, default=DEFAULT_IMAGE_HEIGHT, help="line image height in px")

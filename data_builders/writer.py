@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .atomic import atomic_folder, check_output_folder
 from .card import write_card
-from .records import SPLITS, BuildReport, Excluded, InvalidInputError, Invalid, Note, Record, SourceInfo, SourceItem
+from .records import SPLITS, BuildReport, Excluded, Invalid, InvalidInputError, Note, Record, SourceInfo, SourceItem
 
 DEFAULT_MAX_SHARD_MB = 256
 ROWS_PER_ROW_GROUP = 100  # small row groups keep streaming reads light

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import evaluate
 
-from metrics.edit_distance import EditCounts
-from metrics.edit_distance import count_edits
-from metrics.edit_distance import line_cer
+from metrics.edit_distance import EditCounts, count_edits, line_cer
 from metrics.normalization import normalize_as_asr
 
 METRIC_NAMES = ("cer", "wer", "string_accuracy")

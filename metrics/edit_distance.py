@@ -9,8 +9,7 @@ empty has no error rate; `EditCounts.rate` raises then.
 """
 
 import dataclasses
-from typing import Literal
-from typing import Sequence
+from typing import Literal, Sequence
 
 import jiwer
 

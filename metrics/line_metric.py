@@ -40,7 +40,9 @@ class LineMetric(evaluate.Metric, metaclass=abc.ABCMeta):
             description=self.DESCRIPTION,
             citation=CITATION,
             inputs_description=ARGS_DESCRIPTION + self.RETURNS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
         )
 
     def _compute(self, predictions, references, as_asr=False):

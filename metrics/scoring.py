@@ -23,7 +23,9 @@ def load_metric_suite() -> evaluate.CombinedEvaluations:
     return evaluate.combine([load_metric(name) for name in METRIC_NAMES])
 
 
-def score(predictions: Sequence[str], references: Sequence[str], suite: evaluate.CombinedEvaluations) -> dict[str, float]:
+def score(
+    predictions: Sequence[str], references: Sequence[str], suite: evaluate.CombinedEvaluations
+) -> dict[str, float]:
     """The metrics of METRIC_KEYS of `predictions` against `references` (corpus rates, fractions)."""
     results = {}
     for suffix, as_asr in (("", False), ("_asr", True)):

@@ -31,7 +31,9 @@ class Checkpoint:
     processor: StackMixHTRProcessor
 
 
-def load_checkpoint(path: str, name: str | None = None, backend: str = "pytorch", label: str | None = None) -> Checkpoint:
+def load_checkpoint(
+    path: str, name: str | None = None, backend: str = "pytorch", label: str | None = None
+) -> Checkpoint:
     """Model and processor of a checkpoint; any problem becomes an InputError that starts with
     `label` (default "checkpoint PATH"). `backend="onnx"` runs the model with ONNX Runtime."""
     label = label or f"checkpoint {path}"
@@ -91,7 +93,9 @@ def forward_batches(checkpoint: Checkpoint, data, batch_size: int, num_workers: 
     try:
         with torch.inference_mode():
             for batch in loader:
-                outputs = model(pixel_values=batch["pixel_values"].to(device), pixel_mask=batch["pixel_mask"].to(device))
+                outputs = model(
+                    pixel_values=batch["pixel_values"].to(device), pixel_mask=batch["pixel_mask"].to(device)
+                )
                 # Frames past a line's valid length saw only padding; output_lengths drops them.
                 yield outputs.logits.cpu(), outputs.output_lengths.cpu()
     finally:

@@ -82,9 +82,13 @@ class LanguageModelSettings:
 
 def find_model_file(folder: str | os.PathLike) -> Path:
     """The n-gram model file of a language-model folder (the one .arpa / .bin / .binary file)."""
-    candidates = sorted(path for path in Path(folder).iterdir() if path.suffix in MODEL_SUFFIXES and not path.name.startswith("."))
+    candidates = sorted(
+        path for path in Path(folder).iterdir() if path.suffix in MODEL_SUFFIXES and not path.name.startswith(".")
+    )
     if len(candidates) != 1:
-        raise ValueError(f"{folder}: expected one n-gram model file ({', '.join(MODEL_SUFFIXES)}), found {len(candidates)}")
+        raise ValueError(
+            f"{folder}: expected one n-gram model file ({', '.join(MODEL_SUFFIXES)}), found {len(candidates)}"
+        )
     return candidates[0]
 
 
@@ -228,7 +232,9 @@ def ctc_beam_search(
         raise ValueError(f"beam_width must be at least 1, got {beam_width}")
     log_probs = np.asarray(log_probs, dtype=np.float64)
     blank = labels.index("")
-    scorer = None if language_model is None else _LanguageModelScorer(language_model, settings or LanguageModelSettings())
+    scorer = (
+        None if language_model is None else _LanguageModelScorer(language_model, settings or LanguageModelSettings())
+    )
     prune_ratio = math.exp(BEAM_PRUNE_LOGP)
     blank_probabilities = np.exp(log_probs[:, blank]).tolist()
     beams = {"": [1.0, 0.0]}  # prefix -> [p of its paths ending in a blank, p of those ending in a character]

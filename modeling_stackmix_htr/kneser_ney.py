@@ -132,7 +132,9 @@ class KneserNeyModel:
         estimates = []
         for length, level in enumerate(probabilities, start=1):
             next_gammas = gammas[length] if length < self.order else {}
-            entries = {ngram: (math.log10(probability), _log10(next_gammas.get(ngram))) for ngram, probability in level.items()}
+            entries = {
+                ngram: (math.log10(probability), _log10(next_gammas.get(ngram))) for ngram, probability in level.items()
+            }
             if length == 1:
                 entries[(0,)] = (NEVER, _log10(next_gammas.get((0,))))
             estimates.append(entries)

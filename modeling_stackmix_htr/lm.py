@@ -26,7 +26,14 @@ from pathlib import Path
 from data_builders.atomic import atomic_folder, check_output_folder, write_file_atomic
 from data_builders.errors import InputError, run_command
 
-from .ctc_beam_search import ALPHABET_FILE, ATTRS_FILE, LANGUAGE_MODEL_DIR, UNIGRAMS_FILE, LanguageModelSettings, alphabet_json
+from .ctc_beam_search import (
+    ALPHABET_FILE,
+    ATTRS_FILE,
+    LANGUAGE_MODEL_DIR,
+    UNIGRAMS_FILE,
+    LanguageModelSettings,
+    alphabet_json,
+)
 from .kneser_ney import KneserNeyModel
 from .text_rules import get_text_rules
 
@@ -45,9 +52,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="build CKPT/language_model/ from a corpus and, optionally, a dataset's train transcriptions",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    build.add_argument("--model", required=True, help="checkpoint folder (save_pretrained output) that receives the model")
+    build.add_argument(
+        "--model", required=True, help="checkpoint folder (save_pretrained output) that receives the model"
+    )
     build.add_argument("--corpus", required=True, help="text file, one line of running text per line (UTF-8)")
-    build.add_argument("--dataset", default=None, help="dataset folder or Hub id whose train transcriptions join the corpus")
+    build.add_argument(
+        "--dataset", default=None, help="dataset folder or Hub id whose train transcriptions join the corpus"
+    )
     build.add_argument("--dataset_split", default="train", help="the split of --dataset to take transcriptions from")
     build.add_argument("--order", type=int, default=DEFAULT_ORDER, help="n-gram order")
     build.add_argument(
@@ -74,7 +85,9 @@ def _load_processor(model: str):
     try:
         processor = AutoProcessor.from_pretrained(model)
     except Exception as error:  # transformers raises many types for a broken folder
-        raise LanguageModelBuildError(f"checkpoint {model}: the processor cannot be loaded ({type(error).__name__}: {error})") from error
+        raise LanguageModelBuildError(
+            f"checkpoint {model}: the processor cannot be loaded ({type(error).__name__}: {error})"
+        ) from error
     if not isinstance(processor, StackMixHTRProcessor):
         raise LanguageModelBuildError(f"checkpoint {model}: not a StackMix-HTR processor ({type(processor).__name__})")
     return processor
@@ -97,7 +110,9 @@ def corpus_sentences(path: Path, processor, report: dict) -> Iterator[str]:
                 else:
                     report["corpus_lines_skipped"] += 1
     except UnicodeDecodeError as error:
-        raise LanguageModelBuildError(f"corpus {path}: not UTF-8 text near line {number + 1} ({error.reason})") from error
+        raise LanguageModelBuildError(
+            f"corpus {path}: not UTF-8 text near line {number + 1} ({error.reason})"
+        ) from error
 
 
 def dataset_sentences(dataset: str, split: str, processor, report: dict) -> list[str]:
@@ -106,7 +121,9 @@ def dataset_sentences(dataset: str, split: str, processor, report: dict) -> list
     try:
         texts = datasets.load_dataset(dataset, split=split)["text"]
     except Exception as error:  # missing folder, unknown split, no text column
-        raise LanguageModelBuildError(f"dataset {dataset}, split {split!r}: cannot read its texts ({type(error).__name__}: {error})") from error
+        raise LanguageModelBuildError(
+            f"dataset {dataset}, split {split!r}: cannot read its texts ({type(error).__name__}: {error})"
+        ) from error
     sentences = [text for text in map(get_text_rules(processor.text_rules).preprocess, texts) if text]
     report["dataset_lines"] = len(sentences)
     return sentences
@@ -147,7 +164,13 @@ def build(args) -> dict:
     if estimator == "auto":
         estimator = "lmplz" if shutil.which("lmplz") else "python"
 
-    report = {"corpus_lines": 0, "corpus_lines_skipped": 0, "dataset_lines": 0, "order": args.order, "estimator": estimator}
+    report = {
+        "corpus_lines": 0,
+        "corpus_lines_skipped": 0,
+        "dataset_lines": 0,
+        "order": args.order,
+        "estimator": estimator,
+    }
     report["decoder"] = processor.decoder
     sentences = list(corpus_sentences(corpus, processor, report))
     if args.dataset:
@@ -182,7 +205,9 @@ def build_from_arguments(argv=None) -> None:
     )
     print("beam search uses it with decoder='beam'; eval.py --tune_lm chooses its weights and makes beam the default")
     if report["decoder"] == "beam":
-        print("note: this checkpoint already decodes by beam search; the new model starts with default weights until tuned")
+        print(
+            "note: this checkpoint already decodes by beam search; the new model starts with default weights until tuned"
+        )
 
 
 def main(argv=None) -> int:

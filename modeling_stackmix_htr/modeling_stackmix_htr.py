@@ -172,7 +172,9 @@ def bidirectional_lstm_layer(
 
     hidden_size = forward_weights[1].shape[1]
     forward = one_direction(sequence, forward_weights)
-    backward = one_direction(sequence.gather(1, reverse[:, :, None].expand(-1, -1, sequence.shape[-1])), backward_weights)
+    backward = one_direction(
+        sequence.gather(1, reverse[:, :, None].expand(-1, -1, sequence.shape[-1])), backward_weights
+    )
     backward = backward.gather(1, reverse[:, :, None].expand(-1, -1, hidden_size))
     return torch.cat([forward, backward], dim=-1)
 

@@ -56,7 +56,7 @@ def _require_onnx():
         import onnxscript  # noqa: F401
     except ImportError as error:
         raise OnnxExportError(
-            f"{error.name} is not installed; install the onnx extra: pip install \"stackmix-htr[onnx]\""
+            f'{error.name} is not installed; install the onnx extra: pip install "stackmix-htr[onnx]"'
         ) from error
 
 
@@ -180,7 +180,9 @@ def export_model(model: StackMixHTRForCTC, path: str | os.PathLike, opset: int =
         input_names=list(INPUT_NAMES),
         output_names=list(OUTPUT_NAMES),
         dynamic_shapes={"pixel_values": {0: batch, 3: width}, "pixel_mask": {0: batch, 1: width}},
-        custom_translation_table={torch.ops.stackmix_htr.bidirectional_lstm_layer.default: _onnx_bidirectional_lstm_layer},
+        custom_translation_table={
+            torch.ops.stackmix_htr.bidirectional_lstm_layer.default: _onnx_bidirectional_lstm_layer
+        },
         opset_version=opset,
         external_data=False,
         verbose=False,
@@ -226,7 +228,9 @@ class StackMixHTROnnxModel:
         if num_threads:
             options.intra_op_num_threads = num_threads
             options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(model_bytes, options, providers=providers or ["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(
+            model_bytes, options, providers=providers or ["CPUExecutionProvider"]
+        )
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **kwargs) -> "StackMixHTROnnxModel":
@@ -267,7 +271,9 @@ class StackMixHTROnnxModel:
     def can_generate(self) -> bool:
         return False
 
-    def __call__(self, pixel_values: torch.Tensor, pixel_mask: torch.Tensor | None = None, **kwargs) -> StackMixHTROutput:
+    def __call__(
+        self, pixel_values: torch.Tensor, pixel_mask: torch.Tensor | None = None, **kwargs
+    ) -> StackMixHTROutput:
         if kwargs.get("labels") is not None:
             raise ValueError("the ONNX model runs inference only: it takes no labels and computes no loss")
         pixel_values = torch.as_tensor(pixel_values).detach().to("cpu", torch.float32)

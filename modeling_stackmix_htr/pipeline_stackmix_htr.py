@@ -56,7 +56,9 @@ class HandwritingRecognitionPipeline(Pipeline):
             try:
                 from modeling_stackmix_htr.onnx import StackMixHTROnnxModel
             except ImportError as error:
-                raise ImportError(f"backend='onnx' needs the stackmix-htr package with its onnx extra ({error})") from error
+                raise ImportError(
+                    f"backend='onnx' needs the stackmix-htr package with its onnx extra ({error})"
+                ) from error
             model = StackMixHTROnnxModel.from_model(model, num_threads=num_threads)
         elif backend != "pytorch":
             raise ValueError(f"backend must be 'pytorch' or 'onnx', got {backend!r}")
@@ -115,7 +117,10 @@ class HandwritingRecognitionPipeline(Pipeline):
         texts = self.processor.batch_decode(logits, output_lengths=model_outputs["output_lengths"], **(decoding or {}))
         best_probability, best_id = torch.softmax(logits, dim=-1).max(dim=-1)
         return [
-            {"text": text, "score": self._score(best_id[row, :length].tolist(), best_probability[row, :length].tolist())}
+            {
+                "text": text,
+                "score": self._score(best_id[row, :length].tolist(), best_probability[row, :length].tolist()),
+            }
             for row, (text, length) in enumerate(zip(texts, lengths))
         ]
 
@@ -164,4 +169,10 @@ def task_is_registered() -> bool:
     return TASK in PIPELINE_REGISTRY.supported_tasks
 
 
-__all__ = ["HandwritingRecognitionPipeline", "custom_pipelines_entry", "register_pipeline", "task_is_registered", "TASK"]
+__all__ = [
+    "HandwritingRecognitionPipeline",
+    "custom_pipelines_entry",
+    "register_pipeline",
+    "task_is_registered",
+    "TASK",
+]

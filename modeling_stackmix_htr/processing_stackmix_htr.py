@@ -317,7 +317,13 @@ class StackMixHTRProcessor(ProcessorMixin):
         if (alpha is not None or beta is not None) and not (decoder == "beam" and self.has_language_model):
             raise ValueError("alpha and beta weigh a language model in beam search; this decoding has none")
         if decoder == "beam":
-            return self._beam_decode(logits_or_ids, output_lengths, _checked_beam_width(self.beam_width if beam_width is None else beam_width), alpha, beta)
+            return self._beam_decode(
+                logits_or_ids,
+                output_lengths,
+                _checked_beam_width(self.beam_width if beam_width is None else beam_width),
+                alpha,
+                beta,
+            )
         ids = self._as_numpy(logits_or_ids)
         if ids.dtype.kind == "f":
             if ids.ndim != 3:
@@ -337,7 +343,9 @@ class StackMixHTRProcessor(ProcessorMixin):
     def _beam_decode(self, logits, output_lengths, beam_width: int, alpha, beta) -> list[str]:
         logits = self._as_numpy(logits)
         if logits.dtype.kind != "f" or logits.ndim != 3:
-            raise ValueError(f"beam search needs logits of shape (batch, frames, vocab), got {logits.dtype} {logits.shape}")
+            raise ValueError(
+                f"beam search needs logits of shape (batch, frames, vocab), got {logits.dtype} {logits.shape}"
+            )
         language_model, settings = self.language_model, self.lm_settings
         if settings is not None:
             overrides = {name: float(value) for name, value in (("alpha", alpha), ("beta", beta)) if value is not None}
@@ -390,7 +398,9 @@ def _language_model_folder(name_or_path: str, hub_kwargs: dict) -> Path | None:
         return folder if folder.is_dir() else None
     from huggingface_hub import snapshot_download
 
-    options = {key: hub_kwargs[key] for key in ("revision", "cache_dir", "token", "local_files_only") if key in hub_kwargs}
+    options = {
+        key: hub_kwargs[key] for key in ("revision", "cache_dir", "token", "local_files_only") if key in hub_kwargs
+    }
     try:
         snapshot = snapshot_download(name_or_path, allow_patterns=[f"{LANGUAGE_MODEL_DIR}/*"], **options)
     except Exception as error:  # offline without a cached copy, no access, unknown revision

@@ -118,11 +118,15 @@ def parse_args(argv=None, defaults: dict | None = None, program: str | None = No
     name = next((arg for arg in argv if arg in DATASETS), "DATASET")  # its settings give the defaults below
     settings = DATASETS.get(name, DatasetSettings(name, "", "", None))
     parser.add_argument("--raw", default=settings.raw, help="the official download, built with python -m data_builders")
-    parser.add_argument("--data", default=None, help="the built dataset (default: WORK/DATASET, built from --raw when missing)")
+    parser.add_argument(
+        "--data", default=None, help="the built dataset (default: WORK/DATASET, built from --raw when missing)"
+    )
     parser.add_argument("--corpus", default=settings.corpus, help="corpus for StackMix")
     parser.add_argument("--work_dir", default=f"outputs/{name}", help="runs, char masks, banks, evaluations")
     parser.add_argument("--record", default=f"outputs/{name}/record.json", help="budget, commands, times and results")
-    parser.add_argument("--results", default=f"outputs/{name}/RESULTS.md", help="the Markdown report (the plot goes next to it)")
+    parser.add_argument(
+        "--results", default=f"outputs/{name}/RESULTS.md", help="the Markdown report (the plot goes next to it)"
+    )
     parser.add_argument("--preset", choices=["paper", "small", "tiny"], default="paper", help="model preset")
     parser.add_argument("--image_height", type=int, default=None, help="line height override (default: the preset's)")
     parser.add_argument("--epochs", type=int, default=settings.epochs, help="epochs per run")
@@ -136,9 +140,16 @@ def parse_args(argv=None, defaults: dict | None = None, program: str | None = No
         default=[None],
         help="train sizes: each 'all' or N (the first N train lines); every size runs every experiment and seed",
     )
-    parser.add_argument("--mixed_precision", choices=["no", "bf16", "fp16"], default=None, help="passed to training (default: accelerate config)")
+    parser.add_argument(
+        "--mixed_precision",
+        choices=["no", "bf16", "fp16"],
+        default=None,
+        help="passed to training (default: accelerate config)",
+    )
     parser.add_argument("--num_workers", type=int, default=4, help="DataLoader workers of training and evaluation")
-    parser.add_argument("--jobs", type=int, default=1, help="training runs at once; on a CPU each gets cores / jobs threads")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="training runs at once; on a CPU each gets cores / jobs threads"
+    )
     parser.add_argument("--python", default=sys.executable, help="interpreter of the data, mask, bank, eval steps")
     parser.add_argument(
         "--launcher", default=None, help='runs train_accelerate.py, e.g. "accelerate launch" (default: --python)'
@@ -147,7 +158,9 @@ def parse_args(argv=None, defaults: dict | None = None, program: str | None = No
     parser.add_argument("--experiments", nargs="+", choices=list(EXPERIMENTS), default=list(EXPERIMENTS), help="subset")
     parser.add_argument("--train_args", default="", help="more train_accelerate.py flags for every training run")
     parser.add_argument("--stackmix_args", default="", help="more train_accelerate.py flags for the StackMix runs")
-    parser.add_argument("--char_masks_args", default="", help="more flags of the char masks (augmentations.stackmix char-masks)")
+    parser.add_argument(
+        "--char_masks_args", default="", help="more flags of the char masks (augmentations.stackmix char-masks)"
+    )
     parser.add_argument(
         "--align_height",
         type=int,
@@ -328,7 +341,9 @@ class Ablation:
                     print(f"[ablation] {step} done in {entry['seconds']:.1f} s", flush=True)
                 else:
                     where = f" (output: {shown(logs[step])})" if step in logs else ""
-                    failed.append(f"step {step!r} failed with exit code {process.returncode}{where}: {entry['command']}")
+                    failed.append(
+                        f"step {step!r} failed with exit code {process.returncode}{where}: {entry['command']}"
+                    )
         if failed:
             raise SystemExit("[ablation] " + "\n[ablation] ".join(failed))
 
@@ -408,7 +423,10 @@ class Ablation:
         missing = []
         for group in groups:
             aligner = self.aligner(group)
-            if not self.step_done(f"bank {size_tag(group[0])} s{group[1]}") and not (self.run_dir(aligner) / "best_cer").is_dir():
+            if (
+                not self.step_done(f"bank {size_tag(group[0])} s{group[1]}")
+                and not (self.run_dir(aligner) / "best_cer").is_dir()
+            ):
                 self.record["steps"].pop(f"train {aligner.key}", None)
                 missing.append(aligner)
         self.train(missing)
@@ -631,15 +649,18 @@ def write_report(ablation: Ablation) -> None:
     lines = [
         f"## Ablation on {label}: handwritten blots and StackMix",
         "",
-        f"Written by `{a.program}` on {datetime.date.today().isoformat()} from "
-        f"`{shown(a.record)}`. Rates in",
+        f"Written by `{a.program}` on {datetime.date.today().isoformat()} from `{shown(a.record)}`. Rates in",
         "percent; test figures are those of each run's best validation-CER checkpoint (`best_cer/`), scored by `eval.py`.",
         "",
         "### Budget",
         "",
         f"- device: {describe_training_device()}; training launcher `{shown_command(a.launcher)}`, mixed precision "
         f"`{a.mixed_precision or 'accelerate default'}`; char masks and evaluation on `{a.device}`",
-        *([f"- {a.jobs} training runs at a time, each with `OMP_NUM_THREADS={threads_per_job(a.jobs)}`"] if a.jobs > 1 else []),
+        *(
+            [f"- {a.jobs} training runs at a time, each with `OMP_NUM_THREADS={threads_per_job(a.jobs)}`"]
+            if a.jobs > 1
+            else []
+        ),
         f"- model preset `{a.preset}` ({config.image_height} x {config.max_width} px input), batch size {a.batch_size}, "
         f"the optimizer steps of {a.epochs} epoch(s) over all train lines for every train size (a run on fewer lines "
         "trains proportionally more epochs and validates every k epochs to match); optimizer and schedule: "
@@ -677,8 +698,8 @@ def write_report(ablation: Ablation) -> None:
             "",
         ]
     lines += [
-        "Mean ± sample standard deviation over the seeds listed. \"As ASR\": both sides lower-cased, punctuation removed.",
-        "\"CER vs base\": the change of the mean test CER in points, and relative to base's mean. Training time: the",
+        'Mean ± sample standard deviation over the seeds listed. "As ASR": both sides lower-cased, punctuation removed.',
+        '"CER vs base": the change of the mean test CER in points, and relative to base\'s mean. Training time: the',
         "wall time of the train_accelerate.py process, per-epoch validation included"
         + (", while sharing the machine with another run." if a.jobs > 1 else "."),
         "",
@@ -708,7 +729,11 @@ def write_report(ablation: Ablation) -> None:
         + "; a finished step is skipped and an interrupted training run resumes when the same command runs again.",
         "",
         "```",
-        *(f"# {step} ({format_duration(e['seconds'])})\n{e['command']}" for step, e in record["steps"].items() if e["done"]),
+        *(
+            f"# {step} ({format_duration(e['seconds'])})\n{e['command']}"
+            for step, e in record["steps"].items()
+            if e["done"]
+        ),
         "```",
         "",
     ]

@@ -50,8 +50,13 @@ def make_iam(root: Path, with_forms: bool = True) -> dict:
     }
     for name, ids in lists.items():
         (root / name).write_text("\n".join(ids) + "\n", encoding="utf-8")
-    split_of = {"a01-000u-00": "train", "a01-000u-01": "train", "a01-000x-00": "validation",
-                "b02-010-00": "validation", "b02-010-01": "test"}
+    split_of = {
+        "a01-000u-00": "train",
+        "a01-000u-01": "train",
+        "a01-000x-00": "validation",
+        "b02-010-00": "validation",
+        "b02-010-01": "test",
+    }
     expected = {}
     for line_id, _, words in rows:
         if line_id in split_of:
@@ -106,8 +111,12 @@ def make_peter(root: Path) -> dict:
 def make_hkr(root: Path) -> dict:
     """HKR: ann/*.json + img/*.jpg + HKR_splitting.csv with val, test1 and test2."""
     stages = {"0_0": "train", "0_1": "val", "1_0": "test1", "1_1": "test2"}
-    texts = {"0_0": "\u0410\u043b\u043c\u0430\u0442\u044b", "0_1": "\u049a\u0430\u0437\u0430\u049b\u0441\u0442\u0430\u043d",
-             "1_0": "\u0443\u043b. \u0410\u0431\u0430\u044f 5", "1_1": "\u041c\u043e\u0441\u043a\u0432\u0430"}
+    texts = {
+        "0_0": "\u0410\u043b\u043c\u0430\u0442\u044b",
+        "0_1": "\u049a\u0430\u0437\u0430\u049b\u0441\u0442\u0430\u043d",
+        "1_0": "\u0443\u043b. \u0410\u0431\u0430\u044f 5",
+        "1_1": "\u041c\u043e\u0441\u043a\u0432\u0430",
+    }
     (root / "ann").mkdir(parents=True)
     for index, (name, text) in enumerate(texts.items()):
         write_line_image(root / "img" / f"{name}.jpg", seed=index)

@@ -35,12 +35,16 @@ def drawn_lines() -> list[Line]:
     in reading order."""
     return [
         Line("r1l1", "r1", [(20, 20), (300, 18), (302, 60), (22, 62)], [(22, 55), (300, 53)], "first line"),
-        Line("r1l2", "r1", [(20, 70), (380, 72), (378, 110), (20, 108)], [(22, 104), (376, 106)], "second, longer line"),
+        Line(
+            "r1l2", "r1", [(20, 70), (380, 72), (378, 110), (20, 108)], [(22, 104), (376, 106)], "second, longer line"
+        ),
         Line("r2l1", "r2", [(40, 130), (200, 128), (204, 180), (40, 182)], [(42, 174), (200, 172)], "third"),
     ]
 
 
-def draw_page(path: Path, lines: list[Line], seed: int = 0, width: int = PAGE_WIDTH, height: int = PAGE_HEIGHT) -> np.ndarray:
+def draw_page(
+    path: Path, lines: list[Line], seed: int = 0, width: int = PAGE_WIDTH, height: int = PAGE_HEIGHT
+) -> np.ndarray:
     """Light paper with dark strokes inside every line's polygon; saved in the suffix's format."""
     rng = np.random.default_rng(seed)
     page = np.full((height, width), 225, dtype=np.uint8) + rng.integers(0, 20, (height, width), dtype=np.uint8)
@@ -79,7 +83,9 @@ def write_page_xml(
     ET.SubElement(metadata, q("Creator")).text = "fixture"
     ET.SubElement(metadata, q("Created")).text = "2024-01-01T00:00:00"
     ET.SubElement(metadata, q("LastChange")).text = "2024-01-01T00:00:00"
-    page = ET.SubElement(root, q("Page"), {"imageFilename": image_filename, "imageWidth": str(width), "imageHeight": str(height)})
+    page = ET.SubElement(
+        root, q("Page"), {"imageFilename": image_filename, "imageWidth": str(width), "imageHeight": str(height)}
+    )
     region_ids = list(dict.fromkeys(line.region_id for line in lines))
     order = region_order or region_ids
     group = ET.SubElement(ET.SubElement(page, q("ReadingOrder")), q("OrderedGroup"), {"id": "ro1"})
@@ -87,10 +93,18 @@ def write_page_xml(
         ET.SubElement(group, q("RegionRefIndexed"), {"index": str(index), "regionRef": region_id})
     for region_index, region_id in enumerate(region_ids):
         members = [line for line in lines if line.region_id == region_id]
-        region = ET.SubElement(page, q("TextRegion"), {"id": region_id, "type": "paragraph", "custom": f"readingOrder {{index:{region_index};}}"})
+        region = ET.SubElement(
+            page,
+            q("TextRegion"),
+            {"id": region_id, "type": "paragraph", "custom": f"readingOrder {{index:{region_index};}}"},
+        )
         xs = [x for line in members for x, _ in line.polygon]
         ys = [y for line in members for _, y in line.polygon]
-        ET.SubElement(region, q("Coords"), {"points": _points([(min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys))])})
+        ET.SubElement(
+            region,
+            q("Coords"),
+            {"points": _points([(min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys))])},
+        )
         for index, line in enumerate(members):
             attributes = {"id": line.line_id}
             if transkribus_indices:
@@ -133,16 +147,27 @@ def write_alto(
     ET.SubElement(description, q("MeasurementUnit")).text = "pixel"
     ET.SubElement(ET.SubElement(description, q("sourceImageInformation")), q("fileName")).text = image_filename
     ET.SubElement(ET.SubElement(root, q("Styles")), q("TextStyle"), {"ID": "font0", "FONTSIZE": "12"})
-    page = ET.SubElement(ET.SubElement(root, q("Layout")), q("Page"), {"ID": "p1", "WIDTH": str(width), "HEIGHT": str(height), "PHYSICAL_IMG_NR": "1"})
+    page = ET.SubElement(
+        ET.SubElement(root, q("Layout")),
+        q("Page"),
+        {"ID": "p1", "WIDTH": str(width), "HEIGHT": str(height), "PHYSICAL_IMG_NR": "1"},
+    )
     space = ET.SubElement(page, q("PrintSpace"), {"HPOS": "0", "VPOS": "0", "WIDTH": str(width), "HEIGHT": str(height)})
     for region_id in dict.fromkeys(line.region_id for line in lines):
         block = ET.SubElement(space, q("TextBlock"), {"ID": region_id, "STYLEREFS": "font0"})
         for line in [line for line in lines if line.region_id == region_id]:
             xs = [x for x, _ in line.polygon]
             ys = [y for _, y in line.polygon]
-            box = {"HPOS": str(min(xs)), "VPOS": str(min(ys)), "WIDTH": str(max(xs) - min(xs)), "HEIGHT": str(max(ys) - min(ys))}
+            box = {
+                "HPOS": str(min(xs)),
+                "VPOS": str(min(ys)),
+                "WIDTH": str(max(xs) - min(xs)),
+                "HEIGHT": str(max(ys) - min(ys)),
+            }
             if namespace == ALTO_V2:
-                element = ET.SubElement(block, q("TextLine"), {"ID": line.line_id, "BASELINE": str(line.baseline[0][1]), **box})
+                element = ET.SubElement(
+                    block, q("TextLine"), {"ID": line.line_id, "BASELINE": str(line.baseline[0][1]), **box}
+                )
             else:
                 baseline = " ".join(f"{x} {y}" for x, y in line.baseline)
                 element = ET.SubElement(block, q("TextLine"), {"ID": line.line_id, "BASELINE": baseline, **box})
@@ -152,7 +177,11 @@ def write_alto(
             for number, word in enumerate(words):
                 if number:
                     ET.SubElement(element, q("SP"))
-                string = ET.SubElement(element, q("String"), {"ID": f"{line.line_id}s{number}", "CONTENT": word, "WC": "0.99", "CC": "9" * len(word)})
+                string = ET.SubElement(
+                    element,
+                    q("String"),
+                    {"ID": f"{line.line_id}s{number}", "CONTENT": word, "WC": "0.99", "CC": "9" * len(word)},
+                )
                 ET.SubElement(string, q("Glyph"), {"CONTENT": word[:1]})
             if namespace == ALTO_V2:
                 ET.SubElement(element, q("HYP"), {"CONTENT": "-"})
@@ -162,13 +191,22 @@ def write_alto(
     tree.write(path, encoding="UTF-8", xml_declaration=True)
 
 
-def make_drawn_pages(folder: Path, names: list[str], layout_format: str = "page", namespace: str | None = None,
-                     xml_folder: str = "", image_suffix: str = ".png") -> dict[str, list[Line]]:
+def make_drawn_pages(
+    folder: Path,
+    names: list[str],
+    layout_format: str = "page",
+    namespace: str | None = None,
+    xml_folder: str = "",
+    image_suffix: str = ".png",
+) -> dict[str, list[Line]]:
     """Pages `names` with images in `folder` and their XML in `folder/xml_folder`; returns name -> lines.
     Each page's lines get texts of their own."""
     pages = {}
     for seed, name in enumerate(names):
-        lines = [Line(line.line_id, line.region_id, line.polygon, line.baseline, f"{line.text} {name}") for line in drawn_lines()]
+        lines = [
+            Line(line.line_id, line.region_id, line.polygon, line.baseline, f"{line.text} {name}")
+            for line in drawn_lines()
+        ]
         draw_page(folder / f"{name}{image_suffix}", lines, seed=seed)
         xml = folder / xml_folder / f"{name}.xml"
         if layout_format == "page":
@@ -194,11 +232,21 @@ def real_alto_lines(xml_path: Path, max_lines: int | None = None) -> tuple[str, 
             values = [int(float(value)) for value in polygon.get("POINTS").split()]
             base = [int(float(value)) for value in line.get("BASELINE").split()]
             text = " ".join(string.get("CONTENT", "") for string in line.findall("a:String", namespace))
-            lines.append(Line(line.get("ID"), block.get("ID"), list(zip(values[0::2], values[1::2])), list(zip(base[0::2], base[1::2])), text))
+            lines.append(
+                Line(
+                    line.get("ID"),
+                    block.get("ID"),
+                    list(zip(values[0::2], values[1::2])),
+                    list(zip(base[0::2], base[1::2])),
+                    text,
+                )
+            )
     return image, int(page.get("WIDTH")), int(page.get("HEIGHT")), lines[:max_lines]
 
 
-def real_page_as_page_xml(alto_dir: Path, folder: Path, stem: str, namespace: str, max_lines: int | None = None) -> list[Line]:
+def real_page_as_page_xml(
+    alto_dir: Path, folder: Path, stem: str, namespace: str, max_lines: int | None = None
+) -> list[Line]:
     """The real ALTO page `alto_dir/stem.xml` converted to PAGE (`namespace`): the image copied to
     `folder`, the XML in `folder/page/` as Transkribus exports it; returns its lines."""
     image, width, height, lines = real_alto_lines(alto_dir / f"{stem}.xml", max_lines)

@@ -19,9 +19,13 @@ def scramble(model: StackMixHTRForCTC, seed: int = 0) -> StackMixHTRForCTC:
     return model.eval()
 
 
-def make_checkpoint(folder: Path, texts=("abcdefghij klmnopqrst uvwxyz ,.",), preset: str = "tiny", **image_processor) -> Path:
+def make_checkpoint(
+    folder: Path, texts=("abcdefghij klmnopqrst uvwxyz ,.",), preset: str = "tiny", **image_processor
+) -> Path:
     """A scrambled model of `preset` with a processor whose vocabulary is the characters of `texts`."""
-    processor = StackMixHTRProcessor.from_texts(list(texts), **{"image_height": 32, "max_width": 256, **image_processor})
+    processor = StackMixHTRProcessor.from_texts(
+        list(texts), **{"image_height": 32, "max_width": 256, **image_processor}
+    )
     torch.manual_seed(0)
     model = scramble(StackMixHTRForCTC(StackMixHTRConfig.from_preset(preset, vocab_size=processor.vocab_size)))
     model.save_pretrained(folder)

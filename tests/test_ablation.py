@@ -50,7 +50,10 @@ def test_ablation_reports_mean_and_std_over_seeds(saint_gall_dir, latin_corpus, 
     # Each seed has its own base model, char masks and bank; StackMix runs take the extra flags.
     for seed in SEEDS:
         assert f"n8 s{seed}: `forced` alignment" in report
-        assert re.search(rf"--output_dir \S*n8/s{seed}/blots_stackmix .*--stackmix_bank \S*n8/s{seed}/bank .*--stackmix_mode add", report)
+        assert re.search(
+            rf"--output_dir \S*n8/s{seed}/blots_stackmix .*--stackmix_bank \S*n8/s{seed}/bank .*--stackmix_mode add",
+            report,
+        )
         assert "--max_lines 8" in saved["steps"][f"char masks n8 s{seed}"]["command"]
     for name in ARMS:
         assert "epoch" in (work_dir / "logs" / f"train_{name}_n8_s6955.log").read_text()

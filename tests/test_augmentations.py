@@ -86,7 +86,9 @@ def test_preview_writes_a_grid(tmp_path):
     images[1] = images[1].convert("RGB")
     write_built_dataset(tmp_path / "built", images)
     out = tmp_path / "grids" / "grid.png"
-    main(["--dataset", str(tmp_path / "built"), "--output", str(out), "--num", "2", "--row_height", "40", "--seed", "1"])
+    main(
+        ["--dataset", str(tmp_path / "built"), "--output", str(out), "--num", "2", "--row_height", "40", "--seed", "1"]
+    )
 
     grid = cv2.imread(str(out))
     assert grid.shape[0] == LABEL_HEIGHT + 2 * (40 + LABEL_HEIGHT + GAP) + GAP
@@ -103,5 +105,7 @@ def test_preview_writes_a_grid(tmp_path):
 
 def test_preview_names_a_missing_split(tmp_path):
     write_built_dataset(tmp_path / "built", [Image.fromarray(line_image((40, 160)))])
-    with pytest.raises(InputError, match=r"no split 'validation'; available: \['train'\]"):  # --out: the former --output
+    with pytest.raises(
+        InputError, match=r"no split 'validation'; available: \['train'\]"
+    ):  # --out: the former --output
         main(["--dataset", str(tmp_path / "built"), "--out", str(tmp_path / "g.png"), "--split", "validation"])

@@ -64,9 +64,7 @@ def test_single_blot_fits_its_scaled_rectangle(seed):
 @pytest.mark.parametrize("seed", range(4))
 def test_incline_extends_a_blot_by_at_most_the_incline(seed):
     image = np.full((256, 800), 255, np.uint8)
-    out = blot(seed=seed, p=1.0, count=(1, 1), height=(50, 50), width=(60, 60), incline=(20, 20))(image=image)[
-        "image"
-    ]
+    out = blot(seed=seed, p=1.0, count=(1, 1), height=(50, 50), width=(60, 60), incline=(20, 20))(image=image)["image"]
     height, width = changed_box(image, out)
     # Scale 2: rectangle 100 x 120, incline 40 up and down, strokes up to 8 px wide.
     assert height <= 100 + 2 * 40 + 8 + 2

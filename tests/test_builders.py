@@ -17,9 +17,8 @@ import pytest
 from builder_fixtures import make_bentham, make_hkr, make_iam, make_marking, make_peter
 
 import data_builders
-from data_builders import InvalidInputError, build, read_text_rules
+from data_builders import InvalidInputError, atomic, build, read_text_rules
 from data_builders import hub as hub_module
-from data_builders import atomic
 from data_builders import writer as writer_module
 from data_builders.__main__ import main as cli_main
 from data_builders.saintgall import decode_glyph_spelling
@@ -75,8 +74,12 @@ def test_iam_split_lists_folder_with_form_ids(tmp_path):
     build("iam", tmp_path / "raw", tmp_path / "out", split_lists=lists, progress=False)
     rows = rows_by_id(load(tmp_path / "out", tmp_path))
     assert {line_id: split for line_id, (split, _) in rows.items()} == {
-        "a01-000u-00": "train", "a01-000u-01": "train", "a01-000x-00": "train",
-        "b02-010-00": "validation", "b02-010-01": "validation", "c03-003-00": "test",
+        "a01-000u-00": "train",
+        "a01-000u-01": "train",
+        "a01-000x-00": "train",
+        "b02-010-00": "validation",
+        "b02-010-01": "validation",
+        "c03-003-00": "test",
     }
 
 
@@ -174,7 +177,9 @@ def test_round_trip_images_text_and_metadata(tmp_path):
     streamed = load(tmp_path / "out", tmp_path, streaming=True)
     streamed_rows = {row["sample_id"]: row for split in streamed for row in streamed[split]}
     assert {sample_id: row["text"] for sample_id, row in streamed_rows.items()} == {r[0]: r[2] for r in rows}
-    np.testing.assert_array_equal(np.asarray(streamed_rows["s-test-0"]["image"]), np.asarray(got["s-test-0"][1]["image"]))
+    np.testing.assert_array_equal(
+        np.asarray(streamed_rows["s-test-0"]["image"]), np.asarray(got["s-test-0"][1]["image"])
+    )
 
 
 def test_card_records_counts_charset_and_text_rules(tmp_path):
@@ -384,7 +389,15 @@ def test_synthetic_is_deterministic_by_seed(tmp_path):
 
 
 def test_synthetic_images_look_like_scanned_lines(tmp_path):
-    build("synthetic", None, tmp_path / "out", num_lines=20, image_height=48, split_ratio=(0.5, 0.25, 0.25), progress=False)
+    build(
+        "synthetic",
+        None,
+        tmp_path / "out",
+        num_lines=20,
+        image_height=48,
+        split_ratio=(0.5, 0.25, 0.25),
+        progress=False,
+    )
     loaded = load(tmp_path / "out", tmp_path)
     assert {split: dataset.num_rows for split, dataset in loaded.items()} == {"train": 10, "validation": 5, "test": 5}
     for row in loaded["train"]:
@@ -438,12 +451,22 @@ def test_push_to_hub_uploads_the_built_folder(tmp_path, monkeypatch):
             calls.append(("create_repo", repo_id, kwargs))
 
         def upload_folder(self, **kwargs):
-            files = sorted(str(path.relative_to(kwargs["folder_path"])) for path in Path(kwargs["folder_path"]).rglob("*"))
+            files = sorted(
+                str(path.relative_to(kwargs["folder_path"])) for path in Path(kwargs["folder_path"]).rglob("*")
+            )
             calls.append(("upload_folder", kwargs, files))
 
     monkeypatch.setattr(hub_module, "HfApi", FakeApi)
     make_marking(tmp_path / "raw")
-    build("marking_csv", tmp_path / "raw", tmp_path / "out", push_to_hub="me/lines", private=True, token="t", progress=False)
+    build(
+        "marking_csv",
+        tmp_path / "raw",
+        tmp_path / "out",
+        push_to_hub="me/lines",
+        private=True,
+        token="t",
+        progress=False,
+    )
     assert calls[0] == ("init", "t")
     assert calls[1] == ("create_repo", "me/lines", {"repo_type": "dataset", "private": True, "exist_ok": True})
     _, kwargs, files = calls[2]

@@ -26,7 +26,13 @@ from data_builders import InvalidInputError, build
 from data_builders.__main__ import main as cli_main
 from data_builders.page_layout import LINE_MARGIN, PageSource, find_page_image, page_id
 
-REAL_PAGES = ["FRAN_0025_2674_L-0", "FRAN_0025_2674_L-1", "FRAN_0025_2745_L-0", "FRAN_0025_2745_L-1", "FRAN_0025_2863_L-0"]
+REAL_PAGES = [
+    "FRAN_0025_2674_L-0",
+    "FRAN_0025_2674_L-1",
+    "FRAN_0025_2745_L-0",
+    "FRAN_0025_2745_L-1",
+    "FRAN_0025_2863_L-0",
+]
 
 
 def load(out: Path, tmp_path: Path):
@@ -64,7 +70,11 @@ def real_alto_build(real_alto_dir, tmp_path_factory):
 def test_real_alto_every_line_with_its_text(real_alto_build, real_alto_dir, tmp_path):
     out, report = real_alto_build
     built = rows(out, tmp_path)
-    expected = {f"{stem}/{line_id}": text for stem in REAL_PAGES for line_id, text in alto_line_texts(real_alto_dir / f"{stem}.xml").items()}
+    expected = {
+        f"{stem}/{line_id}": text
+        for stem in REAL_PAGES
+        for line_id, text in alto_line_texts(real_alto_dir / f"{stem}.xml").items()
+    }
     assert len(expected) == 1059
     empty = sorted(sample_id for sample_id, text in expected.items() if not text.strip())
     assert len(empty) == 4
@@ -131,7 +141,9 @@ def test_page_xml_from_real_pages_matches_the_alto_build(namespace, real_alto_di
     lines = real_page_as_page_xml(real_alto_dir, tmp_path / "raw", stem, namespace, max_lines=12)
     build("page_xml", tmp_path / "raw", tmp_path / "out", split=(1, 0, 0), progress=False)
     built = rows(tmp_path / "out", tmp_path)
-    assert {sample_id: row["text"] for sample_id, (_, row) in built.items()} == {f"{stem}/{line.line_id}": line.text for line in lines}
+    assert {sample_id: row["text"] for sample_id, (_, row) in built.items()} == {
+        f"{stem}/{line.line_id}": line.text for line in lines
+    }
     assert {split for split, _ in built.values()} == {"train"}
     # The same polygons on the same image give the same line images in both formats.
     alto_raw = tmp_path / "alto"
@@ -232,7 +244,9 @@ def test_split_lists_by_page_and_file_name(tmp_path):
     for split, entries in {"train": ["page/p1.xml", "p2"], "validation": ["p3.png"], "test": ["nowhere.xml"]}.items():
         lists[split] = tmp_path / f"{split}.txt"
         lists[split].write_text("\n".join(entries) + "\n")
-    options = dict(train_list=[lists["train"]], validation_list=[lists["validation"]], test_list=[lists["test"]], progress=False)
+    options = dict(
+        train_list=[lists["train"]], validation_list=[lists["validation"]], test_list=[lists["test"]], progress=False
+    )
     with pytest.raises(InvalidInputError, match=r"listed in a split list but no such page .*\(1\): nowhere.xml"):
         build("page_xml", tmp_path / "raw", tmp_path / "out", **options)
     build("page_xml", tmp_path / "raw", tmp_path / "out", skip_invalid=True, **options)
@@ -261,7 +275,9 @@ def test_random_split_is_by_page_and_reproducible(tmp_path):
 
 
 def _malformed_xml(raw: Path) -> None:
-    (raw / "page" / "p2.xml").write_text('<?xml version="1.0"?><PcGts xmlns="' + PAGE_2019 + '"><Page><TextRegion></Page>')
+    (raw / "page" / "p2.xml").write_text(
+        '<?xml version="1.0"?><PcGts xmlns="' + PAGE_2019 + '"><Page><TextRegion></Page>'
+    )
 
 
 def _missing_image(raw: Path) -> None:
@@ -279,7 +295,9 @@ def _empty_text(raw: Path) -> None:
 
 def _polygon_outside(raw: Path) -> None:
     xml = raw / "page" / "p2.xml"
-    xml.write_text(xml.read_text().replace('points="40,130 200,128 204,180 40,182"', 'points="500,300 600,300 600,350 500,350"'))
+    xml.write_text(
+        xml.read_text().replace('points="40,130 200,128 204,180 40,182"', 'points="500,300 600,300 600,350 500,350"')
+    )
 
 
 def _degenerate_polygon(raw: Path) -> None:
@@ -292,7 +310,11 @@ def _degenerate_polygon(raw: Path) -> None:
     [
         (_malformed_xml, "malformed XML (1): page/p2.xml (", 3),
         (_missing_image, "page image missing (1): page/p2.xml ('p2.png', nor an image named like the XML)", 3),
-        (_wrong_image_size, "page image size differs from the XML (1): page/p2.xml (p2.png is 60x50 px, the XML says 420x200)", 3),
+        (
+            _wrong_image_size,
+            "page image size differs from the XML (1): page/p2.xml (p2.png is 60x50 px, the XML says 420x200)",
+            3,
+        ),
         (_empty_text, "empty transcription (1): p2/r2l1", 5),
         (_polygon_outside, "line polygon outside the page (1): p2/r2l1", 5),
         (_degenerate_polygon, "line polygon has fewer than 3 points (1): p2/r2l1", 5),
@@ -315,7 +337,9 @@ def test_polygon_reaching_outside_is_cut_at_the_page_edge_and_counted(tmp_path):
     raw = tmp_path / "raw"
     make_drawn_pages(raw, ["p"])
     xml = raw / "p.xml"
-    xml.write_text(xml.read_text().replace('points="20,70 380,72 378,110 20,108"', 'points="-30,70 450,72 448,110 -30,108"'))
+    xml.write_text(
+        xml.read_text().replace('points="20,70 380,72 378,110 20,108"', 'points="-30,70 450,72 448,110 -30,108"')
+    )
     build("page_xml", raw, tmp_path / "out", split=(1, 0, 0), progress=False)
     _, row = rows(tmp_path / "out", tmp_path)["p/r1l2"]
     assert row["image"].width == 420  # the page's width: cut at both edges
@@ -331,7 +355,9 @@ def test_external_entities_are_never_resolved(tmp_path):
     xml = raw / "p.xml"
     text = xml.read_text()
     doctype = f'<!DOCTYPE PcGts [<!ENTITY leak SYSTEM "file://{secret}">]>\n'
-    text = text.replace("<!-- written by the test fixtures -->\n", doctype).replace("<Unicode>third p</Unicode>", "<Unicode>&leak;third p</Unicode>")
+    text = text.replace("<!-- written by the test fixtures -->\n", doctype).replace(
+        "<Unicode>third p</Unicode>", "<Unicode>&leak;third p</Unicode>"
+    )
     xml.write_text(text)
     build("page_xml", raw, tmp_path / "out", split=(1, 0, 0), progress=False)
     texts = [row["text"] for _, row in rows(tmp_path / "out", tmp_path).values()]
@@ -355,7 +381,18 @@ def test_wrong_builder_and_not_a_zip(tmp_path, capsys):
 
 def test_cli_builds_pages(tmp_path, capsys):
     make_drawn_pages(tmp_path / "raw", ["p1", "p2", "p3"], layout_format="alto", xml_folder="alto")
-    args = ["alto", "--raw", str(tmp_path / "raw"), "--output_dir", str(tmp_path / "out"), "--split", "1,1,1", "--seed", "2", "--no_progress"]
+    args = [
+        "alto",
+        "--raw",
+        str(tmp_path / "raw"),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--split",
+        "1,1,1",
+        "--seed",
+        "2",
+        "--no_progress",
+    ]
     assert cli_main(args) == 0
     assert "train 3, validation 3, test 3" in capsys.readouterr().out
     assert sorted(load(tmp_path / "out", tmp_path)) == ["test", "train", "validation"]

@@ -14,15 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from huggingface_hub import ModelCard
+from lm_fixtures import write_language_model
 from PIL import Image
 from rapidfuzz.distance import Levenshtein
 
 from data_builders import InputError
-from lm_fixtures import write_language_model
 from metrics import normalize_as_asr
-from modeling_stackmix_htr import StackMixHTRConfig
-from modeling_stackmix_htr import StackMixHTRForCTC
-from modeling_stackmix_htr import StackMixHTRProcessor
+from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRProcessor
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -309,7 +307,13 @@ def test_tune_lm_stores_its_choice_in_the_checkpoint(tmp_path):
     assert values["lm_tuning"]["split"] == "validation"
     assert [(row["alpha"], row["beta"]) for row in grid] == [(0.3, 0.2), (0.3, 4.0), (2.0, 0.2), (2.0, 4.0)]
     best = min(grid, key=lambda row: (row["cer"], row["wer"]))
-    assert values["decoding"] == {"decoder": "beam", "beam_width": 3, "language_model": True, "alpha": best["alpha"], "beta": best["beta"]}
+    assert values["decoding"] == {
+        "decoder": "beam",
+        "beam_width": 3,
+        "language_model": True,
+        "alpha": best["alpha"],
+        "beta": best["beta"],
+    }
     attrs = json.loads((checkpoint / "language_model" / "attrs.json").read_text(encoding="utf-8"))
     assert (attrs["alpha"], attrs["beta"]) == (best["alpha"], best["beta"])
     processor = StackMixHTRProcessor.from_pretrained(checkpoint)

@@ -81,7 +81,9 @@ def test_the_stem_conversion_keeps_what_a_gray_line_gives(tmp_path, old_channels
 
 def test_a_different_line_height_or_architecture_is_refused(tmp_path):
     save_checkpoint(tmp_path / "trained")
-    with pytest.raises(InitFromError, match=r"--image_height 64 differs from the line height of --init_from .* \(32 px\)"):
+    with pytest.raises(
+        InitFromError, match=r"--image_height 64 differs from the line height of --init_from .* \(32 px\)"
+    ):
         start_from_pretrained(str(tmp_path / "trained"), OLD_TEXTS, image_height=64)
     with pytest.raises(InitFromError, match=r"--model_preset small does not match .*stage_channels \[8, 16, 32\] vs"):
         start_from_pretrained(str(tmp_path / "trained"), OLD_TEXTS, preset="small")

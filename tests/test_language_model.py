@@ -11,8 +11,8 @@ import datasets
 import kenlm
 import numpy as np
 import pytest
-
 from lm_fixtures import write_language_model
+
 from modeling_stackmix_htr import StackMixHTRProcessor
 from modeling_stackmix_htr.ctc_beam_search import LanguageModelSettings
 from modeling_stackmix_htr.kneser_ney import FALLBACK_DISCOUNTS, KneserNeyModel, discounts_from_counts_of_counts
@@ -129,7 +129,9 @@ def test_beam_search_without_language_model_equals_greedy_on_peaked_outputs(proc
 
 def test_beam_search_honours_output_lengths(processor):
     rng = np.random.default_rng(1)
-    logits = np.concatenate([peaked_logits(processor, spell("deus"), rng), peaked_logits(processor, spell("dcus"), rng)])
+    logits = np.concatenate(
+        [peaked_logits(processor, spell("deus"), rng), peaked_logits(processor, spell("dcus"), rng)]
+    )
     lengths = np.array([4, 8])  # the first line's last frames are padding
     assert processor.batch_decode(logits, output_lengths=lengths, decoder="beam") == ["de", "dcus"]
 
@@ -183,7 +185,9 @@ def test_language_model_folder_round_trips_through_save_and_from_pretrained(proc
     assert sorted(os.listdir(tmp_path / "saved" / "language_model")) == ["3gram.arpa", "attrs.json", "unigrams.txt"]
 
 
-def test_without_kenlm_beam_search_with_a_language_model_names_the_extra_and_greedy_works(processor, tmp_path, monkeypatch):
+def test_without_kenlm_beam_search_with_a_language_model_names_the_extra_and_greedy_works(
+    processor, tmp_path, monkeypatch
+):
     rng = np.random.default_rng(4)
     logits = ambiguous_deus(processor, rng)
     processor.attach_language_model(write_language_model(tmp_path / "language_model", ["deus"]))
@@ -214,7 +218,9 @@ def test_build_writes_the_language_model_in_the_transcription_conventions(tmp_pa
     corpus.write_text("etiam deus et homo\nitaque   veluti\nKyrie eleison\n\n", encoding="utf-8")
     dataset = tmp_path / "dataset"
     (dataset / "data").mkdir(parents=True)
-    datasets.Dataset.from_dict({"text": ["haberetur. & veluti"]}).to_parquet(str(dataset / "data" / "train-00000-of-00001.parquet"))
+    datasets.Dataset.from_dict({"text": ["haberetur. & veluti"]}).to_parquet(
+        str(dataset / "data" / "train-00000-of-00001.parquet")
+    )
 
     argv = ["build", "--model", str(checkpoint), "--corpus", str(corpus), "--dataset", str(dataset), "--order", "2"]
     assert lm_main(argv) == 0
@@ -257,7 +263,18 @@ def test_build_runs_lmplz_when_it_is_on_the_path(tmp_path, monkeypatch):
 
 def test_build_command_line_entry_point(tmp_path):
     completed = subprocess.run(
-        [sys.executable, "-m", "modeling_stackmix_htr.lm", "build", "--model", str(tmp_path), "--corpus", "x", "--order", "1"],
+        [
+            sys.executable,
+            "-m",
+            "modeling_stackmix_htr.lm",
+            "build",
+            "--model",
+            str(tmp_path),
+            "--corpus",
+            "x",
+            "--order",
+            "1",
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

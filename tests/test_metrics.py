@@ -3,11 +3,7 @@
 import evaluate
 import pytest
 
-from metrics import METRIC_NAMES
-from metrics import line_cer
-from metrics import load_metric
-from metrics import metric_path
-from metrics import normalize_as_asr
+from metrics import METRIC_NAMES, line_cer, load_metric, metric_path, normalize_as_asr
 
 
 def levenshtein(source, target) -> int:
@@ -16,9 +12,7 @@ def levenshtein(source, target) -> int:
     for i, source_item in enumerate(source, start=1):
         current = [i]
         for j, target_item in enumerate(target, start=1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (source_item != target_item))
-            )
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (source_item != target_item)))
         previous = current
     return previous[-1]
 

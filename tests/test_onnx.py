@@ -8,12 +8,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+from test_eval import REPO_ROOT, TEST_TEXTS, eval_script, write_checkpoint, write_parquet_dataset
 from transformers import AutoProcessor, pipeline
 
 import modeling_stackmix_htr  # noqa: F401  (registers the Auto classes and the pipeline)
 from modeling_stackmix_htr import StackMixHTRForCTC
 from modeling_stackmix_htr.onnx import ONNX_FILE, StackMixHTROnnxModel
-from test_eval import REPO_ROOT, TEST_TEXTS, eval_script, write_checkpoint, write_parquet_dataset
 
 pytest.importorskip("onnxruntime")
 
@@ -21,7 +21,10 @@ pytest.importorskip("onnxruntime")
 def run_cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "modeling_stackmix_htr.onnx", *map(str, args)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -67,7 +70,9 @@ def test_export_folder_is_self_contained(exported):
 
     graph = onnx.load(str(exported / ONNX_FILE)).graph
     assert [node.op_type for node in graph.node].count("LSTM") == onnx_model.config.lstm_num_layers
-    shapes = {value.name: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim] for value in graph.input}
+    shapes = {
+        value.name: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim] for value in graph.input
+    }
     assert shapes["pixel_values"][0] == shapes["pixel_mask"][0] == "batch"
     assert shapes["pixel_values"][3] == shapes["pixel_mask"][1] == "width"
 
@@ -86,8 +91,20 @@ def test_eval_onnx_backend_scores_like_pytorch(checkpoint, exported, tmp_path):
     results = {}
     for backend, model in (("pytorch", checkpoint), ("onnx", exported)):
         output_dir = tmp_path / backend
-        eval_script.main(["--model", str(model), "--dataset", str(dataset), "--output_dir", str(output_dir),
-                          "--backend", backend, "--batch_size", "3"])
+        eval_script.main(
+            [
+                "--model",
+                str(model),
+                "--dataset",
+                str(dataset),
+                "--output_dir",
+                str(output_dir),
+                "--backend",
+                backend,
+                "--batch_size",
+                "3",
+            ]
+        )
         results[backend] = json.loads((output_dir / "results.json").read_text())
         results[backend]["csv"] = next((output_dir / "predictions").glob("*.csv")).read_text()
     assert results["onnx"]["backend"] == "onnx"
@@ -102,7 +119,9 @@ def test_pipeline_backend_option_runs_onnx_runtime(checkpoint, exported):
     expected = pipeline("handwriting-recognition", model=str(checkpoint))(image)
     converted = pipeline("handwriting-recognition", model=str(checkpoint), backend="onnx", num_threads=1)
     assert isinstance(converted.model, StackMixHTROnnxModel)
-    loaded = pipeline("handwriting-recognition", model=StackMixHTROnnxModel.from_pretrained(exported), processor=str(exported))
+    loaded = pipeline(
+        "handwriting-recognition", model=StackMixHTROnnxModel.from_pretrained(exported), processor=str(exported)
+    )
     for recognizer in (converted, loaded):
         result = recognizer(image)
         assert result["text"] == expected["text"]

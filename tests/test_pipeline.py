@@ -14,7 +14,6 @@ from modeling_stackmix_htr import (
     StackMixHTRProcessor,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

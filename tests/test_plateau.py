@@ -18,7 +18,9 @@ def test_plateau_study_stops_runs_at_the_threshold_and_resumes(tmp_path):
         # CER never exceeds 5 after an epoch of a tiny model: every setting ends after its first epoch.
         "--threshold", "5", "--jobs", "2", "--train_args", "--num_workers 0 --train_batch_size 3",
     ]  # fmt: skip
-    study = subprocess.run(list(map(str, command)), cwd=REPO_ROOT, env=training_env(), capture_output=True, text=True, timeout=300)
+    study = subprocess.run(
+        list(map(str, command)), cwd=REPO_ROOT, env=training_env(), capture_output=True, text=True, timeout=300
+    )
     assert study.returncode == 0, study.stdout[-3000:] + study.stderr[-3000:]
 
     record = json.loads((work_dir / "plateau_record.json").read_text())
@@ -33,7 +35,9 @@ def test_plateau_study_stops_runs_at_the_threshold_and_resumes(tmp_path):
 
     metrics = work_dir / "baseline" / "metrics.jsonl"
     written = os.stat(metrics).st_mtime_ns
-    again = subprocess.run(list(map(str, command)), cwd=REPO_ROOT, env=training_env(), capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        list(map(str, command)), cwd=REPO_ROOT, env=training_env(), capture_output=True, text=True, timeout=300
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert "baseline: finished earlier" in again.stdout and "blank_bias_prior: finished earlier" in again.stdout
     assert os.stat(metrics).st_mtime_ns == written and "| baseline | 1 |" in again.stdout

@@ -8,11 +8,11 @@ import textwrap
 
 import numpy as np
 import torch
+from lm_fixtures import write_language_model
 from PIL import Image
 from recognizer_support import scramble
 from transformers import pipeline
 
-from lm_fixtures import write_language_model
 from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRProcessor
 
 CHILD = textwrap.dedent(
@@ -115,7 +115,9 @@ def test_saved_folder_loads_with_trust_remote_code_without_the_package(tmp_path)
         "texts": texts,
         "labels": inputs["labels"].tolist(),
         "decoded": processor.batch_decode(output.logits, output_lengths=output.output_lengths),
-        "beam": processor.batch_decode(output.logits, output_lengths=output.output_lengths, decoder="beam", beam_width=3),
+        "beam": processor.batch_decode(
+            output.logits, output_lengths=output.output_lengths, decoder="beam", beam_width=3
+        ),
         "pipeline": recognizer(images),
     }
     assert len({result["text"] for result in expected["pipeline"]}) == 2  # the two lines read differently

@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augmentations.stackmix.char_masks import CharMaskReport, save_char_masks
 from augmentations.stackmix import (
     BankError,
-    CorpusCoverageError,
     RecombinedTexts,
     StackMixGenerator,
     StackMixReplacement,
@@ -25,6 +23,7 @@ from augmentations.stackmix import (
     smooth_background,
 )
 from augmentations.stackmix.bank import BANK_INFO_FILE
+from augmentations.stackmix.char_masks import CharMaskReport, save_char_masks
 from data_builders import InputError, load_dataset_folder_or_hub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +44,9 @@ def glyph_line(text: str) -> np.ndarray:
 
 def write_dataset(folder: Path, texts: list[str], split: str = "train") -> Path:
     """A dataset folder as the builders write it: data/{split}-00000-of-00001.parquet (sample_id, image, text)."""
-    features = datasets.Features({"sample_id": datasets.Value("string"), "image": datasets.Image(), "text": datasets.Value("string")})
+    features = datasets.Features(
+        {"sample_id": datasets.Value("string"), "image": datasets.Image(), "text": datasets.Value("string")}
+    )
     rows = {
         "sample_id": [f"line-{index:03d}" for index in range(len(texts))],
         "image": [Image.fromarray(glyph_line(text)) for text in texts],
@@ -144,7 +145,9 @@ def test_generated_line_is_the_concatenation_of_slices(generator):
     # The ink left to right reads the text back: one grey level per glyph, in order.
     image, tokens = generator.generate_with_tokens("dab", rng=np.random.default_rng(0))
     columns = image.min(axis=0)
-    greys = [int(value) for index, value in enumerate(columns) if value < 255 and (index == 0 or columns[index - 1] != value)]
+    greys = [
+        int(value) for index, value in enumerate(columns) if value < 255 and (index == 0 or columns[index - 1] != value)
+    ]
     assert greys == [ord(char) % 100 for char in "dab"]
 
 
@@ -353,8 +356,21 @@ def test_end_to_end_tiny_model_masks_bank_generate(tmp_path, capsys):
     htr.StackMixHTRForCTC(config).save_pretrained(tmp_path / "model")
     processor.save_pretrained(tmp_path / "model")
 
-    stackmix_main(["char-masks", "--model", str(tmp_path / "model"), "--dataset", str(tmp_path / "dataset"),
-                   "--output_dir", str(tmp_path / "masks"), "--batch_size", "2", "--device", "cpu"])
+    stackmix_main(
+        [
+            "char-masks",
+            "--model",
+            str(tmp_path / "model"),
+            "--dataset",
+            str(tmp_path / "dataset"),
+            "--output_dir",
+            str(tmp_path / "masks"),
+            "--batch_size",
+            "2",
+            "--device",
+            "cpu",
+        ]
+    )
     masks = load_dataset_folder_or_hub(tmp_path / "masks", split="train")
     assert masks.num_rows == len(texts)  # forced alignment gives every line boxes
     for row in masks:
@@ -363,28 +379,78 @@ def test_end_to_end_tiny_model_masks_bank_generate(tmp_path, capsys):
         assert all(0 <= box["x1"] < box["x2"] <= width for box in row["boxes"])
         assert [box["x1"] for box in row["boxes"]] == sorted(box["x1"] for box in row["boxes"])
 
-    stackmix_main(["build-bank", "--char_masks", str(tmp_path / "masks"), "--dataset", str(tmp_path / "dataset"),
-                   "--output_dir", str(tmp_path / "bank"), "--image_height", "32"])
-    stackmix_main(["generate", "--bank", str(tmp_path / "bank"), "--text", "cab ab", "--output", str(tmp_path / "line.png")])
+    stackmix_main(
+        [
+            "build-bank",
+            "--char_masks",
+            str(tmp_path / "masks"),
+            "--dataset",
+            str(tmp_path / "dataset"),
+            "--output_dir",
+            str(tmp_path / "bank"),
+            "--image_height",
+            "32",
+        ]
+    )
+    stackmix_main(
+        ["generate", "--bank", str(tmp_path / "bank"), "--text", "cab ab", "--output", str(tmp_path / "line.png")]
+    )
     line = np.asarray(Image.open(tmp_path / "line.png"))
     assert line.shape[0] == 32 and line.shape[1] > 0
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("abc ba\ncab\nxyz\n", encoding="utf-8")
-    stackmix_main(["generate", "--bank", str(tmp_path / "bank"), "--corpus", str(corpus), "--corpus_mix", "1",
-                   "--num", "3", "--output_dir", str(tmp_path / "generated")])
+    stackmix_main(
+        [
+            "generate",
+            "--bank",
+            str(tmp_path / "bank"),
+            "--corpus",
+            str(corpus),
+            "--corpus_mix",
+            "1",
+            "--num",
+            "3",
+            "--output_dir",
+            str(tmp_path / "generated"),
+        ]
+    )
     generated = load_dataset_folder_or_hub(tmp_path / "generated" / "hf", split="train")
     assert generated.num_rows == 3 and set(generated["text"]) <= {"abc ba", "cab"}
     assert (tmp_path / "generated" / "marking.csv").read_text().startswith("sample_id,path,stage,text")
 
-    stackmix_main(["preview", "--bank", str(tmp_path / "bank"), "--corpus", str(corpus), "--output",
-                   str(tmp_path / "grid.png"), "--num", "2"])
+    stackmix_main(
+        [
+            "preview",
+            "--bank",
+            str(tmp_path / "bank"),
+            "--corpus",
+            str(corpus),
+            "--output",
+            str(tmp_path / "grid.png"),
+            "--num",
+            "2",
+        ]
+    )
     assert Image.open(tmp_path / "grid.png").size[0] > 0
 
     # The fidelity meter: the model reads generated and real lines of the dataset's texts.
     capsys.readouterr()
-    stackmix_main(["score", "--bank", str(tmp_path / "bank"), "--model", str(tmp_path / "model"),
-                   "--dataset", str(tmp_path / "dataset"), "--split", "train", "--worst_output", str(tmp_path / "worst.png")])
+    stackmix_main(
+        [
+            "score",
+            "--bank",
+            str(tmp_path / "bank"),
+            "--model",
+            str(tmp_path / "model"),
+            "--dataset",
+            str(tmp_path / "dataset"),
+            "--split",
+            "train",
+            "--worst_output",
+            str(tmp_path / "worst.png"),
+        ]
+    )
     printed = capsys.readouterr().out
     fields = dict(item.split("=") for item in printed.split("\n")[0].split())
     assert int(fields["lines"]) == len(texts) and int(fields["unrenderable"]) == 0
@@ -392,6 +458,7 @@ def test_end_to_end_tiny_model_masks_bank_generate(tmp_path, capsys):
     assert real > 0 and float(fields["fidelity_ratio"]) == pytest.approx(generated / real, abs=1e-3)
     grid = Image.open(tmp_path / "worst.png")
     assert grid.size[0] == 1400 and grid.size[1] > len(texts) * 32
+
 
 def test_generate_creates_the_folder_of_its_output(bank_dir, tmp_path):
     from augmentations.stackmix.__main__ import main as stackmix_main
@@ -412,8 +479,16 @@ def test_commands_report_bad_input_in_one_line_with_status_2(command, bank_dir, 
     stackmix = [sys.executable, "-m", "augmentations.stackmix"]
     commands = {
         "build-bank": (
-            stackmix + ["build-bank", "--char_masks", tmp_path / "masks", "--dataset", tmp_path / "dataset",
-                        "--output_dir", tmp_path / "bank"],
+            stackmix
+            + [
+                "build-bank",
+                "--char_masks",
+                tmp_path / "masks",
+                "--dataset",
+                tmp_path / "dataset",
+                "--output_dir",
+                tmp_path / "bank",
+            ],
             "1 char-mask line(s) have other texts than split 'train'",
         ),
         "generate": (
@@ -425,17 +500,42 @@ def test_commands_report_bad_input_in_one_line_with_status_2(command, bank_dir, 
             f"no line of corpus {tmp_path / 'corpus.txt'} fits",
         ),
         "char-masks": (
-            stackmix + ["char-masks", "--model", tmp_path / "no_model", "--dataset", tmp_path / "dataset",
-                        "--output_dir", tmp_path / "masks_out"],
+            stackmix
+            + [
+                "char-masks",
+                "--model",
+                tmp_path / "no_model",
+                "--dataset",
+                tmp_path / "dataset",
+                "--output_dir",
+                tmp_path / "masks_out",
+            ],
             f"--model {tmp_path / 'no_model'}: no such folder",
         ),
         "augmentations.char_masks": (  # the former spelling of the char-masks command
-            [sys.executable, "-m", "augmentations.char_masks", "--model", tmp_path / "no_model", "--dataset",
-             tmp_path / "dataset", "--output_dir", tmp_path / "masks_out"],
+            [
+                sys.executable,
+                "-m",
+                "augmentations.char_masks",
+                "--model",
+                tmp_path / "no_model",
+                "--dataset",
+                tmp_path / "dataset",
+                "--output_dir",
+                tmp_path / "masks_out",
+            ],
             f"--model {tmp_path / 'no_model'}: no such folder",
         ),
         "augmentations.preview": (
-            [sys.executable, "-m", "augmentations.preview", "--dataset", tmp_path / "no_data", "--output", tmp_path / "g"],
+            [
+                sys.executable,
+                "-m",
+                "augmentations.preview",
+                "--dataset",
+                tmp_path / "no_data",
+                "--output",
+                tmp_path / "g",
+            ],
             f"dataset {tmp_path / 'no_data'}: no such folder",
         ),
     }

@@ -5,11 +5,10 @@ import logging
 import numpy as np
 import pytest
 from PIL import Image
+from test_stackmix import bank_dir, glyph_line  # noqa: F401  (the module-scoped bank fixture)
 
 from augmentations.stackmix import CorpusCoverageError, StackMixReplacement, build_text_source, load_corpus
 from augmentations.stackmix.corpus_rules import LigatureRule, fit_corpus_rules
-
-from test_stackmix import bank_dir, glyph_line  # noqa: F401  (the module-scoped bank fixture)
 
 
 def test_ligature_rule_measures_rates_per_position_and_applies_them():

@@ -4,12 +4,11 @@ import json
 
 import pytest
 import torch
-
-from training import compile as compile_support
-from training.data import LineCollator
 from training_support import TINY_RUN, line_image, make_tiny_dataset, run_training, simple_splits
 
 from modeling_stackmix_htr import StackMixHTRProcessor
+from training import compile as compile_support
+from training.data import LineCollator
 
 
 def test_collator_rounds_widths_up_to_the_bucket_and_extends_the_mask():
@@ -33,8 +32,18 @@ def test_torch_compile_trains_a_few_steps_on_cpu(tmp_path):
     dataset = make_tiny_dataset(tmp_path / "data", simple_splits())
     output_dir = tmp_path / "run"
     result = run_training(
-        "--dataset", dataset, "--output_dir", output_dir, *TINY_RUN, "--torch_compile",
-        "--num_train_epochs", 1, "--train_batch_size", 4, "--eval_batch_size", 4,
+        "--dataset",
+        dataset,
+        "--output_dir",
+        output_dir,
+        *TINY_RUN,
+        "--torch_compile",
+        "--num_train_epochs",
+        1,
+        "--train_batch_size",
+        4,
+        "--eval_batch_size",
+        4,
         timeout=1200,
     )
     assert result.returncode == 0, result.stdout[-4000:]

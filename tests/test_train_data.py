@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 from accelerate.data_loader import BatchSamplerShard
+from training_support import line_image
 
 from data_builders.atomic import atomic_folder
 from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRImageProcessor, StackMixHTRProcessor
-from training_support import line_image
 from training.checks import ctc_required_frames, encode_all, find_unfit_lines, output_frames
 from training.data import LineCollator
 from training.sampler import LineBatchSampler

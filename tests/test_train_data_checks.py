@@ -55,8 +55,18 @@ def test_lines_too_long_for_the_output_are_reported_and_training_goes_on(tmp_pat
     dataset = make_tiny_dataset(tmp_path / "data", splits)
     output_dir = tmp_path / "run"
     result = run_training(
-        "--dataset", dataset, "--output_dir", output_dir, *TINY_RUN, "--num_train_epochs", 1,
-        "--train_batch_size", 4, "--mixed_precision", "bf16", "--channels_last",
+        "--dataset",
+        dataset,
+        "--output_dir",
+        output_dir,
+        *TINY_RUN,
+        "--num_train_epochs",
+        1,
+        "--train_batch_size",
+        4,
+        "--mixed_precision",
+        "bf16",
+        "--channels_last",
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "1 line(s) need more CTC frames" in result.stdout and "train:tr-narrow (12>2)" in result.stdout

@@ -15,12 +15,37 @@ def test_two_cpu_processes(tmp_path, monkeypatch):
     accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
     # `accelerate launch --cpu --num_processes 2` would start one process; this starts two.
     monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
-    launcher = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(29500 + os.getpid() % 1000)]
+    launcher = [
+        accelerate,
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(29500 + os.getpid() % 1000),
+    ]
     result = run_training(
-        "--cpu", "--dataset", dataset, "--output_dir", tmp_path / "run", *TINY_RUN,
-        "--num_train_epochs", 1, "--train_batch_size", 2, "--eval_batch_size", 3, "--group_by_width",
-        launcher=launcher, timeout=180,
+        "--cpu",
+        "--dataset",
+        dataset,
+        "--output_dir",
+        tmp_path / "run",
+        *TINY_RUN,
+        "--num_train_epochs",
+        1,
+        "--train_batch_size",
+        2,
+        "--eval_batch_size",
+        3,
+        "--group_by_width",
+        launcher=launcher,
+        timeout=180,
     )
     assert result.returncode == 0, result.stdout[-4000:]
     assert "world size 2" in result.stdout

@@ -4,11 +4,11 @@ import csv
 import json
 
 import pytest
+from training_support import TINY_RUN, run_training
 from transformers import AutoModelForCTC, AutoProcessor, pipeline
 
 import modeling_stackmix_htr  # noqa: F401  (registers the Auto classes and the pipeline)
 from data_builders import build
-from training_support import TINY_RUN, run_training
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +22,24 @@ def saint_gall_built(saint_gall_dir, tmp_path_factory):
 def finished_run(saint_gall_built, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("run")
     result = run_training(
-        "--dataset", saint_gall_built, "--output_dir", output_dir, *TINY_RUN,
-        "--max_train_samples", 16, "--max_eval_samples", 8, "--num_train_epochs", 2,
-        "--train_batch_size", 4, "--eval_batch_size", 4, "--group_by_width", "--report_to", "jsonl,tensorboard",
+        "--dataset",
+        saint_gall_built,
+        "--output_dir",
+        output_dir,
+        *TINY_RUN,
+        "--max_train_samples",
+        16,
+        "--max_eval_samples",
+        8,
+        "--num_train_epochs",
+        2,
+        "--train_batch_size",
+        4,
+        "--eval_batch_size",
+        4,
+        "--group_by_width",
+        "--report_to",
+        "jsonl,tensorboard",
     )
     assert result.returncode == 0, result.stdout[-4000:]
     return output_dir, result.stdout

@@ -10,10 +10,10 @@ from pathlib import Path
 import datasets
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from training_support import TINY_RUN, make_tiny_dataset, run_training, run_training_with_hook, simple_splits
 
 from training import checkpointing
 from training.checkpointing import load_progress, resolve_state_dir, save_training_state
-from training_support import TINY_RUN, make_tiny_dataset, run_training, run_training_with_hook, simple_splits
 
 # Dies as soon as the first `state/` has been renamed into place.
 KILL_AFTER_STATE_RENAME = """
@@ -52,8 +52,17 @@ def dataset(tmp_path_factory):
 def arguments(dataset, output_dir, epochs):
     # 12 training lines in batches of 2: 6 optimizer steps per epoch.
     return [
-        "--dataset", dataset, "--output_dir", output_dir, *TINY_RUN,
-        "--num_train_epochs", epochs, "--train_batch_size", 2, "--eval_batch_size", 4,
+        "--dataset",
+        dataset,
+        "--output_dir",
+        output_dir,
+        *TINY_RUN,
+        "--num_train_epochs",
+        epochs,
+        "--train_batch_size",
+        2,
+        "--eval_batch_size",
+        4,
     ]
 
 

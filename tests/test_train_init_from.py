@@ -5,7 +5,6 @@ import json
 
 import torch
 from safetensors.torch import load_file
-
 from test_init_from import save_checkpoint
 from training_support import TINY_RUN, make_tiny_dataset, run_training
 
@@ -23,8 +22,20 @@ def test_fine_tunes_a_remote_code_folder_with_a_frozen_backbone(tmp_path, monkey
     dataset = make_tiny_dataset(tmp_path / "data", NEW_HAND)
     output_dir = tmp_path / "run"
     result = run_training(
-        "--dataset", dataset, "--output_dir", output_dir, *TINY_RUN, "--num_train_epochs", 2, "--train_batch_size", 3,
-        "--init_from", tmp_path / "trained", "--trust_remote_code", "--freeze_backbone_epochs", 2,
+        "--dataset",
+        dataset,
+        "--output_dir",
+        output_dir,
+        *TINY_RUN,
+        "--num_train_epochs",
+        2,
+        "--train_batch_size",
+        3,
+        "--init_from",
+        tmp_path / "trained",
+        "--trust_remote_code",
+        "--freeze_backbone_epochs",
+        2,
     )
     assert result.returncode == 0, result.stdout[-4000:]
     # The checkpoint's own code built the source model, not this package's class.
@@ -46,8 +57,15 @@ def test_keep_stops_the_run_with_the_unknown_characters(tmp_path):
     save_checkpoint(tmp_path / "trained")
     dataset = make_tiny_dataset(tmp_path / "data", NEW_HAND)
     result = run_training(
-        "--dataset", dataset, "--output_dir", tmp_path / "run", *TINY_RUN,
-        "--init_from", tmp_path / "trained", "--vocab_resize", "keep",
+        "--dataset",
+        dataset,
+        "--output_dir",
+        tmp_path / "run",
+        *TINY_RUN,
+        "--init_from",
+        tmp_path / "trained",
+        "--vocab_resize",
+        "keep",
     )
     assert result.returncode == 2
     assert "the checkpoint's vocabulary lacks 1 character(s) of the data: 'x' (U+0078)" in result.stdout

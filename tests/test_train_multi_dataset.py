@@ -5,9 +5,9 @@ import csv
 import json
 
 import datasets
+from training_support import TINY_RUN, make_tiny_dataset, run_training, simple_splits
 
 from training.multi_dataset import interleave_train_splits, normalize_texts
-from training_support import TINY_RUN, make_tiny_dataset, run_training, simple_splits
 
 OTHER_HAND = {"train": [(f"o-{i}", ["xyz", "zyx ab", "yy"][i % 3], 90 + 4 * i) for i in range(6)]}
 
@@ -17,8 +17,17 @@ def test_two_datasets_with_different_characters_train_together(tmp_path):
     other = make_tiny_dataset(tmp_path / "other", OTHER_HAND)  # train only: x, y, z, space
     output_dir = tmp_path / "run"
     result = run_training(
-        "--dataset", first, "--dataset", other, "--output_dir", output_dir, *TINY_RUN,
-        "--num_train_epochs", 2, "--train_batch_size", 3,
+        "--dataset",
+        first,
+        "--dataset",
+        other,
+        "--output_dir",
+        output_dir,
+        *TINY_RUN,
+        "--num_train_epochs",
+        2,
+        "--train_batch_size",
+        3,
     )
     assert result.returncode == 0, result.stdout[-4000:]
     assert "interleaved: 18 per epoch" in result.stdout

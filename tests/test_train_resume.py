@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from training_support import TINY_RUN, TRAIN_SCRIPT, make_tiny_dataset, run_training, simple_splits, training_env
 
 
@@ -17,8 +16,17 @@ def dataset(tmp_path_factory):
 
 def arguments(dataset, output_dir):
     return [
-        "--dataset", dataset, "--output_dir", output_dir, *TINY_RUN,
-        "--num_train_epochs", 3, "--train_batch_size", 2, "--eval_batch_size", 4,
+        "--dataset",
+        dataset,
+        "--output_dir",
+        output_dir,
+        *TINY_RUN,
+        "--num_train_epochs",
+        3,
+        "--train_batch_size",
+        2,
+        "--eval_batch_size",
+        4,
     ]
 
 
@@ -33,7 +41,10 @@ def test_sigterm_then_resume_matches_an_uninterrupted_run(dataset, tmp_path):
 
     process = subprocess.Popen(
         [sys.executable, str(TRAIN_SCRIPT), *map(str, arguments(dataset, interrupted_dir))],
-        env=training_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=training_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     log = []
     for line in process.stdout:  # the handler is in place once training is announced

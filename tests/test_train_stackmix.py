@@ -4,23 +4,31 @@ import json
 
 import datasets
 from PIL import Image
-
-from augmentations.stackmix.char_masks import CharMaskReport, save_char_masks
-from augmentations.stackmix import build_bank
 from test_stackmix import GLYPH_WIDTH, glyph_line
 from training_support import TINY_RUN, run_training
 
-TEXTS = {"train": ["abc abd", "bad cab", "dab", "a cd", "cc dd aa", "cab ad"], "validation": ["abc", "dab"], "test": ["cd"]}
+from augmentations.stackmix import build_bank
+from augmentations.stackmix.char_masks import CharMaskReport, save_char_masks
+
+TEXTS = {
+    "train": ["abc abd", "bad cab", "dab", "a cd", "cc dd aa", "cab ad"],
+    "validation": ["abc", "dab"],
+    "test": ["cd"],
+}
 
 
 def write_splits(folder):
     """A dataset folder (Parquet per split, as the builders write it) of glyph lines."""
-    features = datasets.Features({"sample_id": datasets.Value("string"), "image": datasets.Image(), "text": datasets.Value("string")})
+    features = datasets.Features(
+        {"sample_id": datasets.Value("string"), "image": datasets.Image(), "text": datasets.Value("string")}
+    )
     (folder / "data").mkdir(parents=True)
     for split, texts in TEXTS.items():
         rows = {"sample_id": [f"{split}-{i}" for i in range(len(texts))], "text": texts,
                 "image": [Image.fromarray(glyph_line(text)) for text in texts]}  # fmt: skip
-        datasets.Dataset.from_dict(rows, features=features).to_parquet(folder / "data" / f"{split}-00000-of-00001.parquet")
+        datasets.Dataset.from_dict(rows, features=features).to_parquet(
+            folder / "data" / f"{split}-00000-of-00001.parquet"
+        )
     return folder
 
 

@@ -23,7 +23,6 @@ from data_builders.errors import InputError
 from data_builders.page_layout import PageFile, PageSource, cut_lines, load_page, read_layout
 from modeling_stackmix_htr import HandwritingRecognitionPipeline
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -39,18 +38,33 @@ def recognizer(checkpoint) -> HandwritingRecognitionPipeline:
 
 
 def run(checkpoint: Path, inputs, output_dir: Path, *options) -> transcribe.Counts:
-    args = ["--model", str(checkpoint), "--input", *map(str, inputs), "--output_dir", str(output_dir), "--device", "cpu"]
+    args = [
+        "--model",
+        str(checkpoint),
+        "--input",
+        *map(str, inputs),
+        "--output_dir",
+        str(output_dir),
+        "--device",
+        "cpu",
+    ]
     return transcribe.main([*args, "--batch_size", "2", *map(str, options)])
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def expected_lines(recognizer, root: Path, xml_name: str, layout_format: str) -> dict[str, dict]:
     """line id -> {"text", "score"} of the pipeline on each line cut out of the page."""
     with PageSource(root) as source:
-        cut = [line for line in cut_lines(load_page(source, PageFile(xml_name, layout_format))) if line.pixels is not None]
+        cut = [
+            line for line in cut_lines(load_page(source, PageFile(xml_name, layout_format))) if line.pixels is not None
+        ]
     results = recognizer([line.pixels for line in cut])
     return {line.layout.line_id: result for line, result in zip(cut, results)}
 
@@ -73,7 +87,13 @@ def page_signature(root) -> list[tuple]:
         for child in element:
             visit(child, replaced)
 
-    text_equivs = {child for element in root.iter() if local(element) in ("TextLine", "TextRegion") for child in element if local(child) == "TextEquiv"}
+    text_equivs = {
+        child
+        for element in root.iter()
+        if local(element) in ("TextLine", "TextRegion")
+        for child in element
+        if local(child) == "TextEquiv"
+    }
     visit(root, False)
     return signature
 
@@ -81,7 +101,14 @@ def page_signature(root) -> list[tuple]:
 def alto_signature(root) -> list[tuple]:
     """Every element and attribute except the Strings' text (CONTENT) and confidence (WC)."""
     return [
-        (local(element), sorted((key, value) for key, value in element.attrib.items() if local(element) != "String" or key not in ("CONTENT", "WC")))
+        (
+            local(element),
+            sorted(
+                (key, value)
+                for key, value in element.attrib.items()
+                if local(element) != "String" or key not in ("CONTENT", "WC")
+            ),
+        )
         for element in root.iter()
         if isinstance(element.tag, str)
     ]
@@ -113,7 +140,9 @@ def test_page_xml_copies_hold_the_recognised_text_and_keep_everything_else(check
         # A region's own text becomes its lines' new texts in reading order.
         region = written.find(f".//{{{namespace}}}TextRegion[@id='r1']")
         (region_equiv,) = [child for child in region if local(child) == "TextEquiv"]
-        assert region_equiv.find(f"{{{namespace}}}Unicode").text == "\n".join(expected[f"r1l{index}"]["text"] for index in (1, 2))
+        assert region_equiv.find(f"{{{namespace}}}Unicode").text == "\n".join(
+            expected[f"r1l{index}"]["text"] for index in (1, 2)
+        )
 
 
 def test_real_alto_copy_keeps_every_element_and_attribute(checkpoint, recognizer, real_alto_dir, tmp_path):
@@ -134,7 +163,10 @@ def test_real_alto_copy_keeps_every_element_and_attribute(checkpoint, recognizer
         assert strings[line_id].get("CONTENT") == result["text"]
         assert float(strings[line_id].get("WC")) == pytest.approx(result["score"], abs=2e-3)
     # The line without a usable polygon keeps its original String.
-    assert strings["eSc_line_38522abe"].attrib == original.find(f".//{{{ALTO_V4}}}TextLine[@ID='eSc_line_38522abe']/{{{ALTO_V4}}}String").attrib
+    assert (
+        strings["eSc_line_38522abe"].attrib
+        == original.find(f".//{{{ALTO_V4}}}TextLine[@ID='eSc_line_38522abe']/{{{ALTO_V4}}}String").attrib
+    )
 
 
 def test_alto_words_become_one_string_of_the_line(checkpoint, recognizer, tmp_path):
@@ -149,7 +181,9 @@ def test_alto_words_become_one_string_of_the_line(checkpoint, recognizer, tmp_pa
         string = line.find(f"{{{ALTO_V4}}}String")
         assert string.get("CONTENT") == expected[line.get("ID")]["text"]
         assert string.get("ID") == f"{line.get('ID')}s0" and "CC" not in string.attrib and len(string) == 0
-        assert [string.get(key) for key in ("HPOS", "VPOS", "WIDTH", "HEIGHT")] == [line.get(key) for key in ("HPOS", "VPOS", "WIDTH", "HEIGHT")]
+        assert [string.get(key) for key in ("HPOS", "VPOS", "WIDTH", "HEIGHT")] == [
+            line.get(key) for key in ("HPOS", "VPOS", "WIDTH", "HEIGHT")
+        ]
 
 
 def test_text_outputs_and_conversions(checkpoint, recognizer, tmp_path):
@@ -159,7 +193,9 @@ def test_text_outputs_and_conversions(checkpoint, recognizer, tmp_path):
     expected = expected_lines(recognizer, raw, "pa.xml", "alto")
     in_reading_order = [expected[line.line_id]["text"] for line in pages["pa"]]
     run(checkpoint, [raw], tmp_path / "txt", "--format", "txt")
-    assert (tmp_path / "txt" / "pa.txt").read_text(encoding="utf-8") == "".join(text + "\n" for text in in_reading_order)
+    assert (tmp_path / "txt" / "pa.txt").read_text(encoding="utf-8") == "".join(
+        text + "\n" for text in in_reading_order
+    )
     assert (tmp_path / "txt" / "more" / "pb.txt").is_file()
     run(checkpoint, [raw / "pa.xml"], tmp_path / "jsonl", "--format", "jsonl")
     rows = [json.loads(row) for row in (tmp_path / "jsonl" / "pa.jsonl").read_text().splitlines()]
@@ -185,16 +221,31 @@ def test_text_outputs_and_conversions(checkpoint, recognizer, tmp_path):
 def test_line_images_give_text(checkpoint, recognizer, tmp_path):
     lines = tmp_path / "lines"
     for index, width in enumerate((60, 140, 90)):
-        draw_page(lines / ("nested" if index else "") / f"l{index}.png", [drawn_lines()[0]], seed=index, width=width, height=40)
+        draw_page(
+            lines / ("nested" if index else "") / f"l{index}.png",
+            [drawn_lines()[0]],
+            seed=index,
+            width=width,
+            height=40,
+        )
     paths = sorted(lines.rglob("*.png"))
-    expected = {path.relative_to(lines).with_suffix("").as_posix(): result for path, result in zip(paths, recognizer([str(path) for path in paths]))}
+    expected = {
+        path.relative_to(lines).with_suffix("").as_posix(): result
+        for path, result in zip(paths, recognizer([str(path) for path in paths]))
+    }
     counts = run(checkpoint, [lines], tmp_path / "out")
     assert (counts.line_images, counts.lines) == (3, 3)
-    assert {name: (tmp_path / "out" / f"{name}.txt").read_text() for name in expected} == {name: result["text"] + "\n" for name, result in expected.items()}
+    assert {name: (tmp_path / "out" / f"{name}.txt").read_text() for name in expected} == {
+        name: result["text"] + "\n" for name, result in expected.items()
+    }
     run(checkpoint, [paths[0]], tmp_path / "jsonl", "--format", "jsonl")
     (row,) = [json.loads(line) for line in (tmp_path / "jsonl" / f"{paths[0].stem}.jsonl").read_text().splitlines()]
     name = paths[0].relative_to(lines).with_suffix("").as_posix()
-    assert row == {"image": paths[0].name, "text": expected[name]["text"], "score": pytest.approx(expected[name]["score"], abs=1e-5)}
+    assert row == {
+        "image": paths[0].name,
+        "text": expected[name]["text"],
+        "score": pytest.approx(expected[name]["score"], abs=1e-5),
+    }
 
 
 def test_decoder_options_reach_the_decoding(checkpoint, recognizer, tmp_path):
@@ -204,7 +255,9 @@ def test_decoder_options_reach_the_decoding(checkpoint, recognizer, tmp_path):
     paths = sorted(lines.glob("*.png"))
     expected = recognizer([str(path) for path in paths], decoder="beam", beam_width=3)
     run(checkpoint, [lines], tmp_path / "beam", "--decoder", "beam", "--beam_width", "3")
-    assert [(tmp_path / "beam" / f"{path.stem}.txt").read_text() for path in paths] == [r["text"] + "\n" for r in expected]
+    assert [(tmp_path / "beam" / f"{path.stem}.txt").read_text() for path in paths] == [
+        r["text"] + "\n" for r in expected
+    ]
     # Weights of a language model the checkpoint does not have stop the run before any work.
     with pytest.raises(InputError, match="--lm_weight and --word_bonus weigh a language model"):
         run(checkpoint, [lines], tmp_path / "lm", "--decoder", "beam", "--lm_weight", "0.5")
@@ -254,7 +307,9 @@ def test_bad_pages_stop_the_run_or_are_skipped(checkpoint, tmp_path):
     raw = tmp_path / "raw"
     make_drawn_pages(raw, ["p1", "p2", "p3"], xml_folder="page")
     (raw / "p2.png").unlink()
-    with pytest.raises(transcribe.TranscriptionError, match=r"raw/page/p2.xml: page image missing: 'p2.png'.*--skip_invalid"):
+    with pytest.raises(
+        transcribe.TranscriptionError, match=r"raw/page/p2.xml: page image missing: 'p2.png'.*--skip_invalid"
+    ):
         run(checkpoint, [raw], tmp_path / "out")
     counts = run(checkpoint, [raw], tmp_path / "out", "--skip_invalid")
     assert (counts.pages, counts.skipped_invalid) == (2, 1)
@@ -275,7 +330,16 @@ def test_command_line_errors_exit_2_without_traceback(checkpoint, tmp_path):
     raw = tmp_path / "raw"
     make_drawn_pages(raw, ["p1"], xml_folder="page")
     (raw / "page" / "p1.xml").write_text(f'<PcGts xmlns="{PAGE_2019}"><Page imageFilename="p1.png">')
-    command = [sys.executable, str(REPO_ROOT / "transcribe.py"), "--model", str(checkpoint), "--input", str(raw), "--output_dir", str(tmp_path / "out")]
+    command = [
+        sys.executable,
+        str(REPO_ROOT / "transcribe.py"),
+        "--model",
+        str(checkpoint),
+        "--input",
+        str(raw),
+        "--output_dir",
+        str(tmp_path / "out"),
+    ]
     result = subprocess.run(command, cwd=REPO_ROOT, env=training_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert "error: " in result.stderr and "page/p1.xml: malformed XML" in result.stderr
@@ -291,13 +355,33 @@ def test_two_cpu_processes_share_the_pages(checkpoint, tmp_path):
     run(checkpoint, [raw], tmp_path / "one")
     accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
     command = [
-        accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-        "--dynamo_backend", "no", "--main_process_port", str(29700 + os.getpid() % 1000),
-        str(REPO_ROOT / "transcribe.py"), "--model", str(checkpoint), "--input", str(raw), "--output_dir", str(tmp_path / "two"),
-        "--batch_size", "2",
+        accelerate,
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(29700 + os.getpid() % 1000),
+        str(REPO_ROOT / "transcribe.py"),
+        "--model",
+        str(checkpoint),
+        "--input",
+        str(raw),
+        "--output_dir",
+        str(tmp_path / "two"),
+        "--batch_size",
+        "2",
     ]
     env = {**training_env(), "ACCELERATE_USE_CPU": "1"}
-    result = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    result = subprocess.run(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-4000:]
     # Five pages over two processes, each page once: the totals count every page exactly once.
     assert "transcribed 15 lines (5 pages, 0 line images)" in result.stdout, result.stdout[-2000:]

@@ -65,6 +65,8 @@ def load_progress(state_dir: str | os.PathLike) -> dict:
 def is_hub_id(name: str) -> bool:
     """Whether a dataset or model name is a Hub repo id rather than a local folder."""
     return "/" in name and not Path(name).exists()
+
+
 def check_resumed_schedule(saved_total_steps: int, updates_per_epoch: int, num_train_epochs: int) -> None:
     """Refuse to resume when this run's OneCycle schedule has another length than the saved one:
     the restored scheduler would run out of steps (or never anneal), and a started one-cycle

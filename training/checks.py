@@ -37,7 +37,9 @@ class OutOfVocabularyReport:
         return "\n".join(lines)
 
 
-def encode_all(processor, texts: Sequence[str], sample_ids: Sequence[str]) -> tuple[list[list[int]], OutOfVocabularyReport]:
+def encode_all(
+    processor, texts: Sequence[str], sample_ids: Sequence[str]
+) -> tuple[list[list[int]], OutOfVocabularyReport]:
     """Label ids of every text (text rules applied by the processor) and every unknown character.
 
     Returns:

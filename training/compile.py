@@ -27,7 +27,9 @@ def check_compile_support(device: torch.device) -> None:
             raise RuntimeError("--torch_compile on a CPU needs a C++ compiler (g++ or clang++) on PATH")
         include = sysconfig.get_paths().get("include")
         if not include or not (Path(include) / "Python.h").is_file():
-            raise RuntimeError(f"--torch_compile on a CPU needs Python's headers (Python.h in {include}); install python3-dev")
+            raise RuntimeError(
+                f"--torch_compile on a CPU needs Python's headers (Python.h in {include}); install python3-dev"
+            )
     elif device.type == "cuda":
         try:
             import triton  # noqa: F401

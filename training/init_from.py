@@ -83,7 +83,9 @@ def load_trained_recognizer(source: str, trust_remote_code: bool = False):
         if trust_remote_code:
             reference = (getattr(AutoConfig.from_pretrained(source), "auto_map", None) or {}).get("AutoModelForCTC")
             if reference is None:
-                raise InitFromError(f"--init_from {source}: --trust_remote_code, but its config.json names no code (auto_map)")
+                raise InitFromError(
+                    f"--init_from {source}: --trust_remote_code, but its config.json names no code (auto_map)"
+                )
             model_class = get_class_from_dynamic_module(reference, source)
         model = model_class.from_pretrained(source)
         processor = AutoProcessor.from_pretrained(source)
@@ -141,7 +143,9 @@ def check_architecture(checkpoint: dict, preset: str | None, image_height: int |
     """Stop when the asked preset or line height differs from what the checkpoint was trained with."""
     if preset is not None:
         wanted = StackMixHTRConfig.from_preset(preset).to_dict()
-        differing = [name for name in ARCHITECTURE_FIELDS if list_or_value(wanted[name]) != list_or_value(checkpoint[name])]
+        differing = [
+            name for name in ARCHITECTURE_FIELDS if list_or_value(wanted[name]) != list_or_value(checkpoint[name])
+        ]
         if differing:
             shown = ", ".join(f"{name} {checkpoint[name]} vs {wanted[name]}" for name in differing)
             raise InitFromError(
@@ -190,7 +194,9 @@ def start_from_pretrained(
         for name, value in trained_processor.image_processor.to_dict().items()
         if name in inspect.signature(StackMixHTRImageProcessor).parameters
     }
-    image_settings.update(num_channels=num_channels or checkpoint["num_channels"], max_width=max_width or checkpoint["max_width"])
+    image_settings.update(
+        num_channels=num_channels or checkpoint["num_channels"], max_width=max_width or checkpoint["max_width"]
+    )
     processor = StackMixHTRProcessor.from_vocab(vocab, text_rules=text_rules, **image_settings)
 
     config = StackMixHTRConfig.from_dict(
@@ -216,12 +222,16 @@ def start_from_pretrained(
         notes.append(f"text rules {trained_processor.text_rules!r} of the checkpoint replaced by {text_rules!r}")
     if config.num_channels != checkpoint["num_channels"]:
         rule = "kernels summed over RGB" if config.num_channels == 1 else "each RGB channel gets the gray kernel / 3"
-        notes.append(f"stem converted from {checkpoint['num_channels']} to {config.num_channels} input channel(s) ({rule})")
+        notes.append(
+            f"stem converted from {checkpoint['num_channels']} to {config.num_channels} input channel(s) ({rule})"
+        )
     return PretrainedStart(model, processor, notes)
 
 
 @torch.no_grad()
-def load_mapped_weights(model: StackMixHTRForCTC, trained: nn.Module, old_vocab: dict, vocab: dict, source: str) -> None:
+def load_mapped_weights(
+    model: StackMixHTRForCTC, trained: nn.Module, old_vocab: dict, vocab: dict, source: str
+) -> None:
     """Copy every tensor of `trained` into `model`: the stem converted to the model's channels, the
     output layer row by row through the vocabularies."""
     source_state = trained.state_dict()
@@ -243,7 +253,9 @@ def load_mapped_weights(model: StackMixHTRForCTC, trained: nn.Module, old_vocab:
         if key == STEM_WEIGHT:
             value = convert_stem(value, target_state[key].shape[1])
         if value.shape != target_state[key].shape:
-            raise InitFromError(f"--init_from {source}: {key} has shape {tuple(value.shape)}, expected {tuple(target_state[key].shape)}")
+            raise InitFromError(
+                f"--init_from {source}: {key} has shape {tuple(value.shape)}, expected {tuple(target_state[key].shape)}"
+            )
         merged[key] = value
     model.load_state_dict(merged, strict=False)
 

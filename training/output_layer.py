@@ -78,7 +78,9 @@ def initial_output_bias(
         bias[processor.blank_id] = float(spec)
         return bias
     label_ids, _ = encode_all(processor, texts, sample_ids)
-    counts = np.bincount(np.fromiter((i for ids in label_ids for i in ids), dtype=np.int64), minlength=processor.vocab_size)
+    counts = np.bincount(
+        np.fromiter((i for ids in label_ids for i in ids), dtype=np.int64), minlength=processor.vocab_size
+    )
     total_frames = max(int(np.sum(frames)), 1)
     counts[processor.blank_id] = max(total_frames - int(counts.sum()), 1)
     return torch.from_numpy(np.log(np.maximum(counts, 1) / total_frames)).float()

@@ -28,10 +28,10 @@ from data_builders.flags import with_current_spellings
 from data_builders.loading import load_dataset_folder_or_hub
 
 from ..image_arrays import save_png
-from .bank import build_bank
 from . import char_masks
-from .ctc_alignment import CUT_RULES
+from .bank import build_bank
 from .corpus import DEFAULT_CORPUS_MIX, MAX_CORPUS_LENGTH, build_text_source
+from .ctc_alignment import CUT_RULES
 from .generator import StackMixGenerator
 from .grid import render_grid
 
@@ -123,7 +123,9 @@ def cmd_generate(args) -> None:
         print(f"wrote {args.output} ({image.shape[1]}x{image.shape[0]})")
         return
     if args.output_dir is None:
-        raise InputError("give --text and --output, or --num and --output_dir (with --corpus, or recombined bank texts)")
+        raise InputError(
+            "give --text and --output, or --num and --output_dir (with --corpus, or recombined bank texts)"
+        )
     out_dir = check_output_folder(args.output_dir, overwrite=args.overwrite)
     texts = _texts(generator, args)
     with atomic_folder(out_dir) as tmp_dir:
@@ -166,7 +168,9 @@ def cmd_score(args) -> None:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m augmentations.stackmix", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m augmentations.stackmix",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -181,9 +185,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     masks.add_argument("--dataset", required=True, help="dataset folder or Hub id (columns sample_id, image, text)")
     masks.add_argument("--split", default="train", help="split to align (default: train)")
     masks.add_argument("--output_dir", required=True, help="where to write the char-masks dataset folder")
-    masks.add_argument("--method", choices=char_masks.METHODS, default="forced", help="forced (every line) or greedy (exact lines)")
+    masks.add_argument(
+        "--method", choices=char_masks.METHODS, default="forced", help="forced (every line) or greedy (exact lines)"
+    )
     masks.add_argument("--batch_size", type=int, default=8)
-    masks.add_argument("--min_score", type=float, default=None, help="drop lines whose mean per-frame log-prob is lower")
+    masks.add_argument(
+        "--min_score", type=float, default=None, help="drop lines whose mean per-frame log-prob is lower"
+    )
     masks.add_argument(
         "--cuts",
         choices=CUT_RULES,
@@ -227,7 +235,10 @@ def parse_args(argv=None) -> argparse.Namespace:
             "--corpus", default=None, help="text file, one line per text (default: recombined bank transcriptions)"
         )
         command.add_argument(
-            "--corpus_mix", type=float, default=DEFAULT_CORPUS_MIX, help="share of texts from --corpus; the rest recombined"
+            "--corpus_mix",
+            type=float,
+            default=DEFAULT_CORPUS_MIX,
+            help="share of texts from --corpus; the rest recombined",
         )
         command.add_argument(
             "--text_rules", default="none", help="text-rules profile applied to corpus lines (with its corpus rules)"
@@ -244,7 +255,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         else:
             command.add_argument("--output", required=True, help="PNG file to write")
             command.add_argument("--num", type=int, default=8, help="number of lines")
-    score = commands.add_parser("score", help="fidelity: a trained model reads generated and real lines of the same texts")
+    score = commands.add_parser(
+        "score", help="fidelity: a trained model reads generated and real lines of the same texts"
+    )
     score.add_argument("--bank", required=True, help="token bank folder")
     score.add_argument("--model", required=True, help="trained checkpoint folder that reads the lines")
     score.add_argument("--dataset", required=True, help="dataset whose split gives the texts and the real lines")

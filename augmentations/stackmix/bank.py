@@ -33,8 +33,8 @@ from data_builders.atomic import check_output_folder
 from data_builders.errors import InputError
 from data_builders.loading import load_dataset_folder_or_hub
 
-from .dataset_folder import DATASET_FOLDER, DatasetFolderError, Part, read_json, read_split, write_dataset_folder
 from ..image_arrays import to_uint8_array
+from .dataset_folder import DATASET_FOLDER, DatasetFolderError, Part, read_json, read_split, write_dataset_folder
 from .images import has_light_background, normalize_line_height, to_gray
 
 BANK_INFO_FILE = "stackmix_bank.json"
@@ -201,7 +201,9 @@ def build_bank(
     def token_tables():
         total = len(token_columns["token"])
         for start in range(0, total, TOKEN_ROWS_PER_SHARD):
-            yield pa.table({name: values[start : start + TOKEN_ROWS_PER_SHARD] for name, values in token_columns.items()})
+            yield pa.table(
+                {name: values[start : start + TOKEN_ROWS_PER_SHARD] for name, values in token_columns.items()}
+            )
 
     def line_tables():
         for start in range(0, len(lines), LINE_ROWS_PER_SHARD):
@@ -231,11 +233,11 @@ def build_bank(
         metadata = {"tags": ["stackmix", "token-bank", "handwriting-recognition"], "source_dataset": str(dataset)}
         body = f"""# StackMix token bank
 
-Image slices of {info['num_lines']} lines of split `{split}` of `{dataset}`, cut at the character
+Image slices of {info["num_lines"]} lines of split `{split}` of `{dataset}`, cut at the character
 boxes of `{char_masks}`: every span of 1..{max_token_length} characters, at most
 {max_slices_per_token} slices per distinct token and {max_lines_per_text} lines per identical transcription.
 
-- slices: {info['num_slices']}; distinct tokens: {info['num_tokens']}
+- slices: {info["num_slices"]}; distinct tokens: {info["num_tokens"]}
 - line height: {height} px; background value: {background}; channels: {channels}
 - characters ({len(characters)}): `{characters}`
 
@@ -332,7 +334,11 @@ def _group_slices(tokens: pa.Table, lines: list[np.ndarray], path: Path) -> dict
         widths = np.array([image.shape[1] for image in lines])
         line_index = rows[:, 0]
         bad = (line_index < 0) | (line_index >= len(lines))
-        bad |= (rows[:, 1] < 0) | (rows[:, 2] <= rows[:, 1]) | (rows[:, 2] > widths[np.clip(line_index, 0, len(lines) - 1)])
+        bad |= (
+            (rows[:, 1] < 0)
+            | (rows[:, 2] <= rows[:, 1])
+            | (rows[:, 2] > widths[np.clip(line_index, 0, len(lines) - 1)])
+        )
         if bad.any():
             raise BankError(f"{path}: {int(bad.sum())} token slice(s) point outside their line images")
     groups = defaultdict(list)

@@ -75,7 +75,11 @@ class CharMaskReport:
 
     def summary(self) -> str:
         skipped = ", ".join(f"{reason}: {count}" for reason, count in sorted(self.skipped.items())) or "none"
-        mapping = "" if self.mapping is None else f"frame f reads column {self.mapping.stride:g} f {self.mapping.offset:+.2f}; "
+        mapping = (
+            ""
+            if self.mapping is None
+            else f"frame f reads column {self.mapping.stride:g} f {self.mapping.offset:+.2f}; "
+        )
         return (
             f"method {self.method}, cuts {self.cuts}: {mapping}{self.with_boxes}/{self.lines} lines with boxes "
             f"(coverage {self.coverage(self.with_boxes):.1%}); "
@@ -143,7 +147,9 @@ def probe_frame_mapping(model, processor, dataset: datasets.Dataset, lines: int 
     inputs = processor.image_processor(images, return_tensors="pt")
     device = next(model.parameters()).device
     mapping, probed = measure_frame_mapping(model, inputs["pixel_values"].to(device), inputs["pixel_mask"].to(device))
-    logger.info(f"frame f reads input column {mapping.stride:g} f {mapping.offset:+.2f} (median over {probed} CTC spikes)")
+    logger.info(
+        f"frame f reads input column {mapping.stride:g} f {mapping.offset:+.2f} (median over {probed} CTC spikes)"
+    )
     return mapping
 
 
@@ -238,19 +244,28 @@ def save_char_masks(rows: list[dict], report: CharMaskReport, output_dir, split:
     def card():
         metadata = {
             "tags": ["stackmix", "char-masks", "handwriting-recognition"],
-            "char_masks": {**source, "split": split, "method": report.method, "cuts": report.cuts,
-                           "frame_mapping": None if report.mapping is None else vars(report.mapping),
-                           "lines": report.lines,
-                           "with_boxes": report.with_boxes, "greedy_exact": report.greedy_exact,
-                           "forced_alignable": report.forced_alignable, "skipped": dict(report.skipped)},
+            "char_masks": {
+                **source,
+                "split": split,
+                "method": report.method,
+                "cuts": report.cuts,
+                "frame_mapping": None if report.mapping is None else vars(report.mapping),
+                "lines": report.lines,
+                "with_boxes": report.with_boxes,
+                "greedy_exact": report.greedy_exact,
+                "forced_alignable": report.forced_alignable,
+                "skipped": dict(report.skipped),
+            },
         }
         body = f"""# Character boxes
 
 Horizontal character boxes (`[{{label, x1, x2}}, ...]`, original-image pixels) of split `{split}` of
-`{source['dataset']}`, from model `{source['model']}` by the `{report.method}` method with `{report.cuts}` cuts.
+`{source["dataset"]}`, from model `{source["model"]}` by the `{report.method}` method with `{report.cuts}` cuts.
 
 {report.summary()}
 """
         return metadata, body
 
-    return write_dataset_folder(output_dir, [Part("default", split, CHAR_MASK_FEATURES, [table])], card, overwrite=overwrite)
+    return write_dataset_folder(
+        output_dir, [Part("default", split, CHAR_MASK_FEATURES, [table])], card, overwrite=overwrite
+    )

@@ -95,7 +95,9 @@ def load_corpus(
                 text = rule.apply(text, rng)
             if text and len(text) <= max_length and set(text) <= allowed:
                 texts.append(text)
-    logger.info("corpus %s: kept %d of %d lines (bank characters, at most %d chars)", path, len(texts), total, max_length)
+    logger.info(
+        "corpus %s: kept %d of %d lines (bank characters, at most %d chars)", path, len(texts), total, max_length
+    )
     if not texts:
         raise CorpusError(
             f"no line of corpus {path} fits: none is 1..{max_length} characters of the bank's charset; "
@@ -171,7 +173,9 @@ class MixedTexts:
 
     @property
     def source(self) -> str:
-        return f"{self.corpus_fraction:.0%} {self.corpus.source}, {1 - self.corpus_fraction:.0%} {self.in_domain.source}"
+        return (
+            f"{self.corpus_fraction:.0%} {self.corpus.source}, {1 - self.corpus_fraction:.0%} {self.in_domain.source}"
+        )
 
     def sample(self, rng: np.random.Generator) -> str:
         return (self.corpus if rng.random() < self.corpus_fraction else self.in_domain).sample(rng)

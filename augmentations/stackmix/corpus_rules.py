@@ -61,9 +61,11 @@ class LigatureRule:
             word = match[0]
             return re.sub(
                 re.escape(self.plain),
-                lambda found: self.glyph
-                if rng.random() < self.rate(_position(word, found.start(), len(self.plain)))
-                else found[0],
+                lambda found: (
+                    self.glyph
+                    if rng.random() < self.rate(_position(word, found.start(), len(self.plain)))
+                    else found[0]
+                ),
                 word,
             )
 

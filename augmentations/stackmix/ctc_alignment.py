@@ -173,9 +173,7 @@ def runs_to_boxes(
         inner = midpoints
         first, last = lefts[0] / 2, (rights[-1] + line_end) / 2
     else:
-        inner = np.array(
-            [_least_ink_cut(ink_profile, *bounds) for bounds in zip(centres[:-1], centres[1:], midpoints)]
-        )
+        inner = np.array([_least_ink_cut(ink_profile, *bounds) for bounds in zip(centres[:-1], centres[1:], midpoints)])
         # A glyph's strokes may reach past its frames: the outer cuts follow the ink, one frame's gap ends it.
         gap = max(2, int(round(mapping.stride * scale)))
         first = min(_ink_extent(ink_profile, centres[0], -1, gap), lefts[0])

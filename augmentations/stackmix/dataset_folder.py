@@ -92,7 +92,9 @@ def write_dataset_folder(
         configs: dict[str, list[dict]] = {}
         for part in parts:
             _write_part(tmp_dir, part)
-            configs.setdefault(part.config, []).append({"split": part.split, "path": f"{part.directory}/{part.split}-*"})
+            configs.setdefault(part.config, []).append(
+                {"split": part.split, "path": f"{part.directory}/{part.split}-*"}
+            )
         metadata, body = card()
         metadata = dict(metadata)
         metadata["configs"] = [{"config_name": name, "data_files": files} for name, files in configs.items()]

@@ -87,7 +87,8 @@ def score_fidelity(
     generated_readings = read_lines(model, processor, generated, batch_size)
     line_errors = [line_cer(reading, reference) for reading, reference in zip(generated_readings, references)]
     worst_lines = [
-        (references[i], generated_readings[i], generated[i]) for i in np.argsort(line_errors, kind="stable")[::-1][:worst]
+        (references[i], generated_readings[i], generated[i])
+        for i in np.argsort(line_errors, kind="stable")[::-1][:worst]
     ]
     return FidelityReport(
         lines=len(references),

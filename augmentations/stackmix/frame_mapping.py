@@ -77,7 +77,9 @@ def measure_frame_mapping(model, pixel_values: torch.Tensor, pixel_mask: torch.T
             spikes = torch.nonzero(classes != blank).flatten().tolist()
             if not spikes:
                 continue
-            chosen = [spikes[i] for i in np.linspace(0, len(spikes) - 1, min(max_frames_per_line, len(spikes))).astype(int)]
+            chosen = [
+                spikes[i] for i in np.linspace(0, len(spikes) - 1, min(max_frames_per_line, len(spikes))).astype(int)
+            ]
             chosen = sorted(set(chosen))
 
             def score_frames(x, classes=classes, mask=mask):

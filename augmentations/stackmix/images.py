@@ -8,6 +8,7 @@ from PIL import Image
 
 from ..image_arrays import GRAYSCALE_MODES
 
+
 def to_gray(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
 

@@ -63,7 +63,9 @@ class StackMixReplacement:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if ratio < 0 or start_epoch < 0 or ramp_epochs < 0:
-            raise ValueError(f"ratio, start_epoch and ramp_epochs must be non-negative, got {ratio}, {start_epoch}, {ramp_epochs}")
+            raise ValueError(
+                f"ratio, start_epoch and ramp_epochs must be non-negative, got {ratio}, {start_epoch}, {ramp_epochs}"
+            )
         self.bank_dir = str(bank_dir)
         self.corpus_file = None if corpus_file is None else str(corpus_file)
         self.p, self.seed, self.rank = p, seed, rank

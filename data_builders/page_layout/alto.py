@@ -169,6 +169,7 @@ def _points_attribute(points: Points) -> str:
 
 def build(layout: PageLayout, results: dict[int, tuple[str, float]]):
     """An ALTO 4 document with the regions and lines of `layout` and the recognised texts."""
+
     def tag(local: str) -> str:
         return _tag(OUTPUT_NAMESPACE, local)
 
@@ -202,7 +203,9 @@ def build(layout: PageLayout, results: dict[int, tuple[str, float]]):
             if line.baseline:
                 element.set("BASELINE", _points_attribute(line.baseline))
             if line.polygon:
-                etree.SubElement(etree.SubElement(element, tag("Shape")), tag("Polygon"), POINTS=_points_attribute(line.polygon))
+                etree.SubElement(
+                    etree.SubElement(element, tag("Shape")), tag("Polygon"), POINTS=_points_attribute(line.polygon)
+                )
             text, confidence = results.get(line.index, (line.text, None))
             string = etree.SubElement(element, tag("String"), CONTENT=text)
             if line.polygon:

@@ -34,7 +34,14 @@ def decode_page_image(data: bytes) -> tuple[np.ndarray, str]:
                     pixels = np.clip((values / 257 if values.max() > 255 else values).round(), 0, 255).astype(np.uint8)
                 else:
                     pixels = np.asarray(image.convert("L" if image.mode in ("1", "L", "LA") else "RGB"))
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+    except (
+        OSError,
+        ValueError,
+        SyntaxError,
+        EOFError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as error:
         raise PageError("unreadable page image", str(error)) from error
     return pixels, image_format
 

@@ -100,7 +100,7 @@ class PageFile:
 
 
 def page_id(name: str) -> str:
-    """"doc/page/0001.xml" -> "doc/0001": the XML's path without its suffix and page/alto folder."""
+    """ "doc/page/0001.xml" -> "doc/0001": the XML's path without its suffix and page/alto folder."""
     folder, file_name = posixpath.split(name)
     if posixpath.basename(folder).lower() in XML_FOLDERS:
         folder = posixpath.dirname(folder)

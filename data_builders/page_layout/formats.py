@@ -31,7 +31,7 @@ def format_of_namespace(namespace: str) -> str | None:
 
 
 def sniff_format(stream: io.BufferedIOBase) -> str | None:
-    """"page", "alto" or None (another kind of XML) from the root element, reading only the file's
+    """ "page", "alto" or None (another kind of XML) from the root element, reading only the file's
     head; raises PageError("malformed XML") when not even the root element parses."""
     parser = etree.XMLPullParser(events=("start",), **_parser_options())
     try:

@@ -53,7 +53,7 @@ class PageLayout:
 
 
 def parse_points(text: str | None, what: str) -> Points:
-    """"x1,y1 x2,y2 ..." (PAGE) or "x1 y1 x2 y2 ..." (ALTO) -> [(x1, y1), (x2, y2), ...]."""
+    """ "x1,y1 x2,y2 ..." (PAGE) or "x1 y1 x2 y2 ..." (ALTO) -> [(x1, y1), (x2, y2), ...]."""
     numbers = [float(value) for value in _NUMBER.findall(text or "")]
     if len(numbers) % 2:
         raise PageError("malformed coordinates", f"{what} has an odd number of coordinates: {text!r}")

@@ -152,7 +152,9 @@ def read_layout(root) -> PageLayout:
                 region_id=region.get("id", "") if region is not None else "",
                 reading_order=rank[line],
                 polygon=_coords(line, names, f"line {line_id}"),
-                baseline=parse_points(baseline.get("points"), f"baseline of line {line_id}") if baseline is not None else [],
+                baseline=parse_points(baseline.get("points"), f"baseline of line {line_id}")
+                if baseline is not None
+                else [],
                 text=_line_text(line, names),
             )
         )
@@ -243,4 +245,3 @@ def build(layout: PageLayout, results: dict[int, tuple[str, float]]):
             text, confidence = results.get(line.index, (line.text, None))
             _text_equiv(element, names, text, confidence)
     return root
-
