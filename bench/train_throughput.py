@@ -237,22 +237,12 @@ def main():
             batch_size, warmup, steps = (
                 given or default for given, default in zip((args.batch_size, args.warmup, args.steps), defaults)
             )
+            common = {"device": device, "threads": args.threads, "preset": preset, "batch_size": batch_size}
+            common.update(warmup=warmup, steps=steps)
             for name, dataset in datasets.items():
                 for padding, precision, channels_last, compiled in settings:
-                    setting = dict(
-                        dataset=dataset,
-                        dataset_name=name,
-                        device=device,
-                        threads=args.threads,
-                        preset=preset,
-                        padding=padding,
-                        precision=precision,
-                        channels_last=channels_last,
-                        compiled=compiled,
-                        batch_size=batch_size,
-                        warmup=warmup,
-                        steps=steps,
-                    )
+                    setting = {**common, "dataset": dataset, "dataset_name": name, "padding": padding}
+                    setting.update(precision=precision, channels_last=channels_last, compiled=compiled)
                     result = subprocess.run(
                         [sys.executable, __file__, "--worker", json.dumps(setting)],
                         capture_output=True,

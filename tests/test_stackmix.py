@@ -477,6 +477,14 @@ def test_commands_report_bad_input_in_one_line_with_status_2(command, bank_dir, 
     (tmp_path / "existing").mkdir()
     (tmp_path / "corpus.txt").write_text("xyz\n", encoding="utf-8")
     stackmix = [sys.executable, "-m", "augmentations.stackmix"]
+    masks_options = [
+        "--model",
+        tmp_path / "no_model",
+        "--dataset",
+        tmp_path / "dataset",
+        "--output_dir",
+        tmp_path / "masks_out",
+    ]
     commands = {
         "build-bank": (
             stackmix
@@ -500,30 +508,11 @@ def test_commands_report_bad_input_in_one_line_with_status_2(command, bank_dir, 
             f"no line of corpus {tmp_path / 'corpus.txt'} fits",
         ),
         "char-masks": (
-            stackmix
-            + [
-                "char-masks",
-                "--model",
-                tmp_path / "no_model",
-                "--dataset",
-                tmp_path / "dataset",
-                "--output_dir",
-                tmp_path / "masks_out",
-            ],
+            stackmix + ["char-masks", *masks_options],
             f"--model {tmp_path / 'no_model'}: no such folder",
         ),
         "augmentations.char_masks": (  # the former spelling of the char-masks command
-            [
-                sys.executable,
-                "-m",
-                "augmentations.char_masks",
-                "--model",
-                tmp_path / "no_model",
-                "--dataset",
-                tmp_path / "dataset",
-                "--output_dir",
-                tmp_path / "masks_out",
-            ],
+            [sys.executable, "-m", "augmentations.char_masks", *masks_options],
             f"--model {tmp_path / 'no_model'}: no such folder",
         ),
         "augmentations.preview": (

@@ -3,7 +3,7 @@ and a bfloat16 run."""
 
 import json
 
-from training_support import TINY_RUN, make_tiny_dataset, run_training, simple_splits
+from training_support import TINY_RUN, make_tiny_dataset, run_training, simple_splits, tiny_run
 
 
 def test_validation_characters_outside_a_given_vocabulary_stop_the_run_with_a_list(tmp_path):
@@ -55,15 +55,7 @@ def test_lines_too_long_for_the_output_are_reported_and_training_goes_on(tmp_pat
     dataset = make_tiny_dataset(tmp_path / "data", splits)
     output_dir = tmp_path / "run"
     result = run_training(
-        "--dataset",
-        dataset,
-        "--output_dir",
-        output_dir,
-        *TINY_RUN,
-        "--num_train_epochs",
-        1,
-        "--train_batch_size",
-        4,
+        *tiny_run(dataset, output_dir, epochs=1, batch_size=4),
         "--mixed_precision",
         "bf16",
         "--channels_last",

@@ -3,44 +3,17 @@
 import csv
 import json
 import os
-import shutil
-import sys
-from pathlib import Path
 
-from training_support import TINY_RUN, make_tiny_dataset, run_training, simple_splits
+from training_support import make_tiny_dataset, run_training, simple_splits, tiny_run, two_cpu_processes
 
 
 def test_two_cpu_processes(tmp_path, monkeypatch):
     dataset = make_tiny_dataset(tmp_path / "data", simple_splits())
-    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
-    # `accelerate launch --cpu --num_processes 2` would start one process; this starts two.
     monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
-    launcher = [
-        accelerate,
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(29500 + os.getpid() % 1000),
-    ]
+    launcher = two_cpu_processes(port=29500 + os.getpid() % 1000)
     result = run_training(
         "--cpu",
-        "--dataset",
-        dataset,
-        "--output_dir",
-        tmp_path / "run",
-        *TINY_RUN,
-        "--num_train_epochs",
-        1,
-        "--train_batch_size",
-        2,
+        *tiny_run(dataset, tmp_path / "run", epochs=1, batch_size=2),
         "--eval_batch_size",
         3,
         "--group_by_width",

@@ -6,7 +6,7 @@ import json
 import torch
 from safetensors.torch import load_file
 from test_init_from import save_checkpoint
-from training_support import TINY_RUN, make_tiny_dataset, run_training
+from training_support import TINY_RUN, make_tiny_dataset, run_training, tiny_run
 
 NEW_HAND = {
     "train": [(f"tr-{i}", ["abx", "xb a", "cax d"][i % 3], 90 + 4 * i) for i in range(6)],
@@ -22,15 +22,7 @@ def test_fine_tunes_a_remote_code_folder_with_a_frozen_backbone(tmp_path, monkey
     dataset = make_tiny_dataset(tmp_path / "data", NEW_HAND)
     output_dir = tmp_path / "run"
     result = run_training(
-        "--dataset",
-        dataset,
-        "--output_dir",
-        output_dir,
-        *TINY_RUN,
-        "--num_train_epochs",
-        2,
-        "--train_batch_size",
-        3,
+        *tiny_run(dataset, output_dir, epochs=2, batch_size=3),
         "--init_from",
         tmp_path / "trained",
         "--trust_remote_code",

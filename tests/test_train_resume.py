@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from training_support import TINY_RUN, TRAIN_SCRIPT, make_tiny_dataset, run_training, simple_splits, training_env
+from training_support import TRAIN_SCRIPT, make_tiny_dataset, run_training, simple_splits, tiny_run, training_env
 
 
 @pytest.fixture(scope="module")
@@ -16,15 +16,7 @@ def dataset(tmp_path_factory):
 
 def arguments(dataset, output_dir):
     return [
-        "--dataset",
-        dataset,
-        "--output_dir",
-        output_dir,
-        *TINY_RUN,
-        "--num_train_epochs",
-        3,
-        "--train_batch_size",
-        2,
+        *tiny_run(dataset, output_dir, epochs=3, batch_size=2),
         "--eval_batch_size",
         4,
     ]

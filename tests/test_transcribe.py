@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from page_fixtures import ALTO_V4, PAGE_2013, PAGE_2019, draw_page, drawn_lines, make_drawn_pages
 from recognizer_support import make_checkpoint
-from training_support import REPO_ROOT, training_env
+from training_support import REPO_ROOT, training_env, two_cpu_processes
 from transformers import pipeline
 
 import transcribe
@@ -326,20 +326,24 @@ def test_inputs_are_never_replaced(checkpoint, tmp_path):
         run(checkpoint, [tmp_path / "nowhere"], tmp_path / "out")
 
 
-def test_command_line_errors_exit_2_without_traceback(checkpoint, tmp_path):
-    raw = tmp_path / "raw"
-    make_drawn_pages(raw, ["p1"], xml_folder="page")
-    (raw / "page" / "p1.xml").write_text(f'<PcGts xmlns="{PAGE_2019}"><Page imageFilename="p1.png">')
-    command = [
-        sys.executable,
+def script_arguments(checkpoint: Path, raw: Path, output_dir: Path) -> list[str]:
+    """transcribe.py as a script, reading `raw` with `checkpoint` into `output_dir`."""
+    return [
         str(REPO_ROOT / "transcribe.py"),
         "--model",
         str(checkpoint),
         "--input",
         str(raw),
         "--output_dir",
-        str(tmp_path / "out"),
+        str(output_dir),
     ]
+
+
+def test_command_line_errors_exit_2_without_traceback(checkpoint, tmp_path):
+    raw = tmp_path / "raw"
+    make_drawn_pages(raw, ["p1"], xml_folder="page")
+    (raw / "page" / "p1.xml").write_text(f'<PcGts xmlns="{PAGE_2019}"><Page imageFilename="p1.png">')
+    command = [sys.executable, *script_arguments(checkpoint, raw, tmp_path / "out")]
     result = subprocess.run(command, cwd=REPO_ROOT, env=training_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert "error: " in result.stderr and "page/p1.xml: malformed XML" in result.stderr
@@ -353,31 +357,11 @@ def test_two_cpu_processes_share_the_pages(checkpoint, tmp_path):
     raw = tmp_path / "raw"
     make_drawn_pages(raw, ["p1", "p2", "p3", "p4", "p5"], xml_folder="page")
     run(checkpoint, [raw], tmp_path / "one")
-    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
     command = [
-        accelerate,
-        "launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(29700 + os.getpid() % 1000),
-        str(REPO_ROOT / "transcribe.py"),
-        "--model",
-        str(checkpoint),
-        "--input",
-        str(raw),
-        "--output_dir",
-        str(tmp_path / "two"),
-        "--batch_size",
-        "2",
+        *two_cpu_processes(port=29700 + os.getpid() % 1000),
+        *script_arguments(checkpoint, raw, tmp_path / "two"),
     ]
+    command += ["--batch_size", "2"]
     env = {**training_env(), "ACCELERATE_USE_CPU": "1"}
     result = subprocess.run(
         command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300

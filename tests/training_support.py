@@ -1,6 +1,7 @@
 """Helpers shared by the train_accelerate.py tests: running the script, tiny datasets."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,20 @@ from PIL import Image
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = REPO_ROOT / "train_accelerate.py"
 TINY_RUN = ["--model_preset", "tiny", "--num_workers", "0", "--report_to", "jsonl", "--seed", "1"]
+
+
+def tiny_run(dataset, output_dir, epochs: int, batch_size: int) -> list:
+    """train_accelerate.py arguments of a tiny-preset run of `epochs` epochs on `dataset`."""
+    return ["--dataset", dataset, "--output_dir", output_dir, *TINY_RUN, "--num_train_epochs", epochs,
+            "--train_batch_size", batch_size]  # fmt: skip
+
+
+def two_cpu_processes(port: int) -> list[str]:
+    """`accelerate launch` of two gloo processes on the CPU; run it with ACCELERATE_USE_CPU=1 in the
+    environment (`accelerate launch --cpu --num_processes 2` would start one process)."""
+    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
+    options = "--multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no"
+    return [accelerate, "launch", *options.split(), "--main_process_port", str(port)]
 
 
 def training_env() -> dict:
