@@ -634,11 +634,17 @@ def prepare_model(args, accelerator, model, output_bias):
 
 def make_scheduler(args, optimizer, total_updates: int):
     """The paper's OneCycle schedule over the run's optimizer steps (stepped once per step)."""
+    total_steps = max(1, total_updates)
+    pct_start = args.pct_start
+    if total_steps > 1 and math.isclose(pct_start * total_steps, 1.0):
+        # torch interpolates the warm-up over pct_start * total_steps - 1 steps: a warm-up of exactly
+        # one step divides by zero. Half a step means no warm-up: the run starts at the peak.
+        pct_start = 0.5 / total_steps
     return torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=args.max_learning_rate,
-        total_steps=max(1, total_updates),
-        pct_start=args.pct_start,
+        total_steps=total_steps,
+        pct_start=pct_start,
         anneal_strategy="cos",
         div_factor=args.max_learning_rate / args.learning_rate,
         final_div_factor=args.final_div_factor,

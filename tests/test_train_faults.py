@@ -241,3 +241,23 @@ def test_bad_arguments_end_with_one_line_and_status_2_before_anything_is_written
     assert "Traceback" not in result.stdout
     if case == "missing dataset":
         assert not output_dir.exists()
+
+
+@pytest.mark.parametrize("total_updates", [2, 10, 11, 20])
+def test_the_learning_rate_schedule_runs_when_the_warm_up_rounds_to_one_step(total_updates):
+    import argparse
+
+    import torch
+
+    from train_accelerate import make_scheduler
+
+    args = argparse.Namespace(max_learning_rate=1e-3, learning_rate=2e-4, pct_start=0.1, final_div_factor=1e5)
+    optimizer = torch.optim.AdamW(torch.nn.Linear(1, 1).parameters(), lr=args.learning_rate)
+    scheduler = make_scheduler(args, optimizer, total_updates)
+    rates = []
+    for _ in range(total_updates):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert max(rates) <= args.max_learning_rate * (1 + 1e-6)
+    assert rates[-1] < rates[0] and rates[-1] < max(rates)
