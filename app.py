@@ -170,12 +170,12 @@ def build_demo(args, examples_folder: Path) -> Demo:
 def read_line(demo: Demo, image, decoding: dict):
     """(text, score, character spans) of one line image (a path or an array), from one forward pass."""
     image_processor, processor = demo.processor.image_processor, demo.processor
+    fitted = image_processor.fit_line(image)  # first: it names an unreadable file clearly
     if isinstance(image, str):
         with Image.open(image) as opened:
             width = opened.width
     else:
         width = image.shape[1]
-    fitted = image_processor.fit_line(image)
     outputs = demo.recognizer.forward(image_processor.pad_lines([fitted]))
     result = demo.recognizer.postprocess(outputs, decoding)
     frames = int(outputs["output_lengths"][0])
