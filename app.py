@@ -44,6 +44,7 @@ from data_builders.loading import could_be_hub_id
 from data_builders.page_layout import IMAGE_SUFFIXES, PageFile, PageSource, cut_lines, find_page_image, load_page, read_layout
 from eval import check_decoding, load_checkpoint
 from modeling_stackmix_htr.pipeline_stackmix_htr import TASK
+from transcribe import page_root
 
 MAX_EXAMPLES = 6
 MAPPING_PROBE_LINES = 2
@@ -108,10 +109,12 @@ def example_lines(paths: list[str]) -> list[list[str | None]]:
             images = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
             rows += [[str(image), None] for image in images[:MAX_EXAMPLES]]
         elif path.suffix.lower() == ".xml" and path.is_file():
-            image = find_page_image(PageSource(path.parent), path.name, read_layout(path.read_bytes()).image_filename)
+            root = page_root(path)
+            image_filename = read_layout(path.read_bytes()).image_filename
+            image = find_page_image(PageSource(root), path.relative_to(root).as_posix(), image_filename)
             if image is None:
-                raise InputError(f"example {path}: its page image is not beside it")
-            rows.append([str(path.parent / image), str(path)])
+                raise InputError(f"example {path}: its page image is neither beside it nor above its page/alto folder")
+            rows.append([str(root / image), str(path)])
         elif path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
             rows.append([str(path), None])
         else:
@@ -119,15 +122,20 @@ def example_lines(paths: list[str]) -> list[list[str | None]]:
     return rows[:MAX_EXAMPLES]
 
 
-def bank_examples(generator: StackMixGenerator, folder: Path) -> tuple[list[list[str | None]], list[str]]:
-    """A few of the bank's lines (as PNG files in `folder`) and its shorter distinct texts."""
+def bank_lines(generator: StackMixGenerator, folder: Path) -> list[list[str | None]]:
+    """A few of the bank's lines, written as PNG files into `folder`."""
     lines = []
     for index in range(min(MAX_EXAMPLES, len(generator.bank.texts))):
         path = folder / f"bank-line-{index}.png"
         Image.fromarray(np.ascontiguousarray(generator.bank.line_image(index))).save(path)
         lines.append([str(path), None])
+    return lines
+
+
+def bank_texts(generator: StackMixGenerator) -> list[str]:
+    """The bank's shortest distinct texts of at least 8 characters (its shortest ones when none is that long)."""
     texts = sorted(dict.fromkeys(generator.bank.texts), key=len)
-    return lines, [text for text in texts if len(text) >= 8][:MAX_EXAMPLES] or texts[:MAX_EXAMPLES]
+    return [text for text in texts if len(text) >= 8][:MAX_EXAMPLES] or texts[:MAX_EXAMPLES]
 
 
 def probe_mapping(recognizer, lines: list[list[str | None]]) -> FrameMapping:
@@ -157,9 +165,11 @@ def build_demo(args, examples_folder: Path) -> Demo:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     recognizer = pipeline(TASK, model=checkpoint.model, processor=checkpoint.processor, device=device)
     generator = load_bank(args.bank) if args.bank else None
-    lines, texts = bank_examples(generator, examples_folder) if generator else ([], [])
     if args.examples:
         lines = example_lines(args.examples)
+    else:
+        lines = bank_lines(generator, examples_folder) if generator else []
+    texts = bank_texts(generator) if generator else []
     mapping = probe_mapping(recognizer, lines) if args.frame_mapping == "measured" else FrameMapping.nominal(checkpoint.model.config.width_stride)
     return Demo(recognizer, generator, mapping, beam_note, lines, texts)
 

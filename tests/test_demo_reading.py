@@ -104,3 +104,20 @@ def test_a_missing_checkpoint_stops_the_app_with_one_line(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: checkpoint {tmp_path / 'nothing'}: no such folder"]
+
+
+def test_examples_take_line_images_folders_and_pages(tmp_path):
+    make_drawn_pages(tmp_path / "pages", ["scan"], layout_format="page", xml_folder="page")
+    lines = tmp_path / "lines"
+    lines.mkdir()
+    for name in ("b.png", "a.png"):
+        Image.fromarray(np.full((8, 20), 200, np.uint8)).save(lines / name)
+    rows = app.example_lines([str(lines / "a.png"), str(lines), str(tmp_path / "pages" / "page" / "scan.xml")])
+    assert rows == [
+        [str(lines / "a.png"), None],
+        [str(lines / "a.png"), None],
+        [str(lines / "b.png"), None],
+        [str(tmp_path / "pages" / "scan.png"), str(tmp_path / "pages" / "page" / "scan.xml")],
+    ]
+    with pytest.raises(app.InputError, match="not a line image"):
+        app.example_lines([str(tmp_path / "notes.txt")])
