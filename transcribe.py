@@ -137,7 +137,7 @@ def _without_suffix(name: str) -> str:
     return os.path.splitext(name)[0]
 
 
-def _page_root(xml_file: Path) -> Path:
+def page_root(xml_file: Path) -> Path:
     """The folder a lone XML file's image is looked up from: above a page/alto folder."""
     folder = xml_file.parent
     return folder.parent if folder.name.lower() in XML_FOLDERS else folder
@@ -181,7 +181,7 @@ def find_input_files(inputs: list[str], skip_invalid: bool) -> list[InputFile]:
                 raise TranscriptionError(f"{path}: {error}") from error
             if layout_format is None:
                 raise TranscriptionError(f"{path}: not a PAGE-XML or ALTO file")
-            root = _page_root(path)
+            root = page_root(path)
             files.append(InputFile(root, path.relative_to(root).as_posix(), layout_format, path.stem))
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             files.append(InputFile(path.parent, path.name, None, path.stem))

@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import datasets
 import numpy as np
 import pytest
+from bank_support import BANK_HEIGHT, GLYPH_WIDTH, glyph_line, make_bank, write_dataset, write_glyph_masks
 from PIL import Image
 
 from augmentations.stackmix import (
@@ -21,70 +21,17 @@ from augmentations.stackmix import (
     build_bank,
     load_corpus,
     smooth_background,
+    write_line,
 )
 from augmentations.stackmix.bank import BANK_INFO_FILE
-from augmentations.stackmix.char_masks import CharMaskReport, save_char_masks
 from data_builders import InputError, load_dataset_folder_or_hub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-GLYPH_WIDTH = 10
-LINE_HEIGHT = 16
-BANK_HEIGHT = 20
-
-
-def glyph_line(text: str) -> np.ndarray:
-    """A grayscale line: every character a 10 px cell with an ink block whose grey encodes the character."""
-    image = np.full((LINE_HEIGHT, GLYPH_WIDTH * len(text)), 255, dtype=np.uint8)
-    for index, char in enumerate(text):
-        if char != " ":
-            image[4:12, index * GLYPH_WIDTH + 2 : index * GLYPH_WIDTH + 8] = ord(char) % 100
-    return image
-
-
-def write_dataset(folder: Path, texts: list[str], split: str = "train") -> Path:
-    """A dataset folder as the builders write it: data/{split}-00000-of-00001.parquet (sample_id, image, text)."""
-    features = datasets.Features(
-        {"sample_id": datasets.Value("string"), "image": datasets.Image(), "text": datasets.Value("string")}
-    )
-    rows = {
-        "sample_id": [f"line-{index:03d}" for index in range(len(texts))],
-        "image": [Image.fromarray(glyph_line(text)) for text in texts],
-        "text": texts,
-    }
-    (folder / "data").mkdir(parents=True)
-    datasets.Dataset.from_dict(rows, features=features).to_parquet(folder / "data" / f"{split}-00000-of-00001.parquet")
-    return folder
-
-
-def write_glyph_masks(folder: Path, texts: list[str], split: str = "train", text_rules: str | None = None) -> Path:
-    """Char masks with the exact glyph cells as boxes (`texts` as the text rules made them)."""
-    rows = [
-        {
-            "sample_id": f"line-{index:03d}",
-            "text": text,
-            "boxes": [
-                {"label": char, "x1": position * GLYPH_WIDTH, "x2": (position + 1) * GLYPH_WIDTH}
-                for position, char in enumerate(text)
-            ],
-            "score": -0.1,
-            "method": "forced",
-        }
-        for index, text in enumerate(texts)
-    ]
-    report = CharMaskReport("forced", lines=len(rows), with_boxes=len(rows))
-    source = {"model": "synthetic", "dataset": "synthetic"} | ({"text_rules": text_rules} if text_rules else {})
-    return save_char_masks(rows, report, folder, split, source)
-
 
 @pytest.fixture(scope="module")
 def bank_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bank")
-    texts = ["abc abd", "bad cab", "dab", "a cd", "cc dd aa"]
-    write_dataset(root / "dataset", texts)
-    write_glyph_masks(root / "masks", texts)
-    build_bank(root / "masks", root / "dataset", root / "bank", height=BANK_HEIGHT)
-    return root / "bank"
+    return make_bank(tmp_path_factory.mktemp("bank"), ["abc abd", "bad cab", "dab", "a cd", "cc dd aa"])
 
 
 @pytest.fixture(scope="module")
@@ -535,3 +482,12 @@ def test_commands_report_bad_input_in_one_line_with_status_2(command, bank_dir, 
     last_line = result.stderr.strip().splitlines()[-1]  # after the command's own log lines, if any
     assert last_line.startswith("error: ") and message in last_line
     assert "Traceback" not in result.stderr
+
+
+def test_write_line_leaves_out_what_the_bank_cannot_write_and_follows_its_seed(generator):
+    written = write_line(generator, "  abc\tzab  yz ", seed=5)
+    assert written.missing == ["z", "y"] and written.text == "abc ab"
+    assert "".join(written.tokens) == written.text and written.seed == 5
+    assert written.image.shape[0] == BANK_HEIGHT
+    assert np.array_equal(write_line(generator, "abc zab yz", seed=5).image, written.image)
+    assert write_line(generator, "zy", seed=0).image is None

@@ -2,7 +2,8 @@
 
 Flow: char masks (`python -m augmentations.stackmix char-masks`) -> token bank (`build_bank`,
 `python -m augmentations.stackmix build-bank`) -> `StackMixGenerator` (text -> image) ->
-`StackMixReplacement` (training transform) or `python -m augmentations.stackmix generate`.
+`StackMixReplacement` (training transform), `python -m augmentations.stackmix generate`, or
+`write_line` (one typed text, with a note of the characters the bank cannot write).
 """
 
 from .bank import BankError, TokenBank, build_bank
@@ -10,6 +11,7 @@ from .corpus import Corpus, CorpusCoverageError, MixedTexts, RecombinedTexts, bu
 from .generator import StackMixGenerator, smooth_background
 from .replacement import StackMixReplacement
 from .tokenizer import TokenTrie, sample_max_length
+from .writing import WrittenLine, write_line
 
 __all__ = [
     "BankError",
@@ -21,9 +23,11 @@ __all__ = [
     "StackMixReplacement",
     "TokenBank",
     "TokenTrie",
+    "WrittenLine",
     "build_bank",
     "build_text_source",
     "load_corpus",
     "sample_max_length",
     "smooth_background",
+    "write_line",
 ]
