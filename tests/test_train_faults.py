@@ -18,12 +18,12 @@ from training.checkpointing import load_progress, resolve_state_dir, save_traini
 # Dies as soon as the first `state/` has been renamed into place.
 KILL_AFTER_STATE_RENAME = """
 import training.checkpointing as checkpointing
-replace_directory = checkpointing._replace_directory
+replace_keeping_previous = checkpointing.replace_keeping_previous
 def replace_then_die(new, final, **kwargs):
-    replace_directory(new, final, **kwargs)
+    replace_keeping_previous(new, final, **kwargs)
     if final.name == "state":
         os._exit(137)
-checkpointing._replace_directory = replace_then_die
+checkpointing.replace_keeping_previous = replace_then_die
 """
 
 # Dies right after the first row of metrics.jsonl is written; TensorBoard flushes every scalar (as
