@@ -94,6 +94,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_decoding_arguments(parser)
     parser.add_argument("--num_workers", type=int, default=0, help="processes that read pages and cut lines")
     parser.add_argument("--device", default=None, help="torch device (default: this process's accelerate device)")
+    parser.add_argument(
+        "--backend",
+        choices=["pytorch", "onnx"],
+        default="pytorch",
+        help="run the model with PyTorch, or with ONNX Runtime on the CPU (a checkpoint folder is exported on the "
+        "fly; a folder written by `python -m modeling_stackmix_htr.onnx export` is used as is)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="transcribe again files whose output exists")
     parser.add_argument(
         "--skip_invalid",
@@ -105,6 +112,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--batch_size must be at least 1")
     if args.num_workers < 0:
         parser.error("--num_workers must not be negative")
+    if args.backend == "onnx":
+        if args.device not in (None, "cpu"):
+            parser.error(f"--backend onnx runs on the CPU; drop --device {args.device}")
+        args.device = "cpu"
     return args
 
 
@@ -380,7 +391,7 @@ def main(argv=None) -> Counts:
     todo = [(file, path) for file, path in mine if args.overwrite or not path.exists()]
     counts = Counts(skipped_done=len(mine) - len(todo))
 
-    checkpoint = load_checkpoint(args.model, Path(args.model).name)
+    checkpoint = load_checkpoint(args.model, Path(args.model).name, backend=args.backend)
     check_decoding(checkpoint, decoding_options(args), tune=False)
     recognizer = pipeline(TASK, model=checkpoint.model, processor=checkpoint.processor, device=device)
     output_of = dict(todo)

@@ -1,18 +1,21 @@
 """Inference speed in lines/s on Saint Gall test lines: the pipeline at batch 1, the pipeline at
-batch 16 and transcribe.py, for the small and paper presets, on a fixed number of CPU threads.
+batch 16 and transcribe.py (PyTorch and ONNX Runtime), for the small and paper presets, on a fixed
+number of CPU threads.
 
     python bench/inference.py --dataset data/saintgall --small_model outputs/exp/base64/best_cer \
         --threads 2 --max_lines 200
 
 Every variant reads the same PNG files (written once from the dataset's test split) and runs
 end to end: image decoding, resizing, the forward passes, CTC decoding (transcribe.py also loads
-the checkpoint, lists the folder and writes one text file per line). Two rates are printed: lines
+the checkpoint, lists the folder and writes one text file per line; its ONNX Runtime column reads a
+folder exported beforehand, outside the timing). Two rates are printed: lines
 per second of wall time, and lines per second of this process's CPU time (all its threads), which
 a machine shared with other jobs disturbs much less. A preset without a trained checkpoint (`--small_model`,
 `--paper_model`) runs a randomly initialised model with the dataset's vocabulary: speed does not
 depend on the weights. The first lines of each variant warm it up and are not timed.
 
-The README's speed target is stated against kraken's `ketos test` at 6.9 lines/s on one thread.
+The speed goal is stated against kraken's `ketos test` at 6.9 lines/s on one thread, measured on French lines
+where eval.py read 18.7 lines/s: the eval.py column ties these figures to that one.
 """
 
 import argparse
@@ -29,8 +32,10 @@ from transformers import pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import eval as evaluate  # noqa: E402
 import transcribe  # noqa: E402
 from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRProcessor  # noqa: E402
+from modeling_stackmix_htr.onnx import export_checkpoint  # noqa: E402
 
 WARMUP_LINES = 8
 
@@ -79,8 +84,10 @@ def time_pipeline(checkpoint: Path, paths: list[Path], batch_size: int, rates: l
     assert len(results) == len(paths)
 
 
-def time_transcribe(checkpoint: Path, paths: list[Path], batch_size: int, folder: Path, rates: list) -> None:
-    arguments = ["--model", str(checkpoint), "--device", "cpu", "--batch_size", str(batch_size)]
+def time_transcribe(
+    checkpoint: Path, paths: list[Path], batch_size: int, backend: str, folder: Path, rates: list
+) -> None:
+    arguments = ["--model", str(checkpoint), "--device", "cpu", "--batch_size", str(batch_size), "--backend", backend]
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         transcribe.main(
             [*arguments, "--input", *map(str, paths[:WARMUP_LINES]), "--output_dir", str(folder / "warmup")]
@@ -90,6 +97,16 @@ def time_transcribe(checkpoint: Path, paths: list[Path], batch_size: int, folder
                 [*arguments, "--input", str(paths[0].parent), "--output_dir", str(folder / "transcribed")]
             )
     assert counts.lines == len(paths)
+
+
+def time_eval(checkpoint: Path, dataset: str, lines: int, batch_size: int, folder: Path, rates: list) -> None:
+    """eval.py on the same test lines (read from the dataset): the reference the kraken figure was set against."""
+    arguments = ["--model", str(checkpoint), "--dataset", dataset, "--split", "test", "--device", "cpu"]
+    arguments += ["--batch_size", str(batch_size), "--output_dir", str(folder), "--overwrite"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        evaluate.main([*arguments, "--max_eval_samples", str(WARMUP_LINES)])
+        with timed(lines, rates):
+            evaluate.main([*arguments, "--max_eval_samples", str(lines)])
 
 
 def main() -> None:
@@ -109,16 +126,20 @@ def main() -> None:
         work = Path(work)
         paths = write_test_lines(args.dataset, work, args.max_lines)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s), {len(paths)} Saint Gall test lines")
-        columns = ("pipeline b=1", f"pipeline b={args.batch_size}", "transcribe.py")
+        columns = ("eval.py", "pipeline b=1", f"pipeline b={args.batch_size}", "transcribe.py", "transcribe.py onnx")
         print(f"{'preset':<8}{'weights':<9}" + "".join(f"{name:>28}" for name in columns))
         print(" " * 17 + "".join(f"{'lines/s (per CPU-s)':>28}" for _ in columns))
         for preset in args.presets:
             trained = {"small": args.small_model, "paper": args.paper_model}.get(preset)
             checkpoint = Path(trained) if trained else random_checkpoint(preset, args.dataset, work)
             rates = []
+            time_eval(checkpoint, args.dataset, len(paths), args.batch_size, work / preset / "eval", rates)
             time_pipeline(checkpoint, paths, 1, rates)
             time_pipeline(checkpoint, paths, args.batch_size, rates)
-            time_transcribe(checkpoint, paths, args.batch_size, work / preset, rates)
+            time_transcribe(checkpoint, paths, args.batch_size, "pytorch", work / preset / "pytorch", rates)
+            # Exported once, as a user reading many pages would, outside the timing.
+            exported = export_checkpoint(str(checkpoint), str(work / preset / "onnx-model"))
+            time_transcribe(exported, paths, args.batch_size, "onnx", work / preset / "onnx", rates)
             cells = "".join(f"{f'{wall:.1f} ({cpu:.1f})':>28}" for wall, cpu in rates)
             print(f"{preset:<8}{'trained' if trained else 'random':<9}{cells}", flush=True)
 

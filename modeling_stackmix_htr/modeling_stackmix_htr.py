@@ -37,23 +37,49 @@ def _halved(lengths: torch.Tensor) -> torch.Tensor:
     return torch.div(lengths + 1, 2, rounding_mode="floor")
 
 
-def _padding_columns(lengths: torch.Tensor | None, width: int) -> torch.Tensor | None:
-    """(B, 1, 1, width) boolean mask, True at and beyond each line's valid length; None without lengths."""
-    if lengths is None:
-        return None
-    columns = torch.arange(width, device=lengths.device)
-    return (columns[None, :] >= lengths[:, None])[:, None, None, :]
+def _zero_first_padding_column_(hidden: torch.Tensor, lengths: torch.Tensor) -> None:
+    """In place: zero column `lengths[i]` of line i (nothing for a line that fills the width)."""
+    width = hidden.shape[-1]
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    columns = lengths.clamp(max=width - 1)
+    keep = (lengths >= width).to(hidden.dtype)[:, None, None]  # 1: that column is the line's own
+    hidden[rows, :, :, columns] = hidden[rows, :, :, columns] * keep
 
 
-def _zero_padding(hidden: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
-    """Zero the padding columns, so the next 3x3 convolution or max-pool reads zeros right of a line
-    exactly as its own zero padding would make it read without a wider neighbour.
+class _ZeroFirstPaddingColumn(torch.autograd.Function):
+    """`_zero_first_padding_column_` with its gradient: the zeroed entries get none."""
 
-    Only tensors that feed such a layer need it; each is zeroed before its ReLU, which keeps the
-    zeros. Out of place on purpose: on a CPU, `masked_fill_`'s gradient comes back in another memory
-    layout than channels-last bf16 activations, which makes batch-norm's backward several times slower.
+    @staticmethod
+    def forward(ctx, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        _zero_first_padding_column_(hidden, lengths)
+        ctx.mark_dirty(hidden)
+        ctx.save_for_backward(lengths)
+        return hidden
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (lengths,) = ctx.saved_tensors
+        grad = grad.clone()
+        _zero_first_padding_column_(grad, lengths)
+        return grad, None
+
+
+def _zero_padding(hidden: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """Make the next 3x3 convolution or max-pool see, right of each line, the zeros its own zero
+    padding would show without a wider neighbour.
+
+    Those layers read at most one column beyond a line's last valid one, so only that column is
+    zeroed (in place, a few values per line instead of a pass over the whole tensor); the columns
+    further right hold values no valid output ever reads. Only tensors that feed such a layer need
+    it; each is zeroed before its ReLU (which keeps the zeros), where the tensor is not saved for
+    any backward.
     """
-    return hidden if padding is None else torch.where(padding, 0, hidden)
+    if lengths is None:
+        return hidden
+    if torch.is_grad_enabled() and hidden.requires_grad:
+        return _ZeroFirstPaddingColumn.apply(hidden, lengths)
+    _zero_first_padding_column_(hidden, lengths)
+    return hidden
 
 
 class StackMixHTRBasicBlock(nn.Module):
@@ -72,12 +98,12 @@ class StackMixHTRBasicBlock(nn.Module):
                 nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels)
             )
 
-    def forward(self, hidden: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
-        """hidden: (B, C_in, H, W) -> (B, C_out, H / stride, W / stride); padding marks the output's padding columns."""
+    def forward(self, hidden: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """hidden: (B, C_in, H, W) -> (B, C_out, H / stride, W / stride); lengths: the output's valid columns."""
         identity = hidden if self.downsample is None else self.downsample(hidden)
-        out = self.relu(_zero_padding(self.bn1(self.conv1(hidden)), padding))
+        out = self.relu(_zero_padding(self.bn1(self.conv1(hidden)), lengths))
         out = self.bn2(self.conv2(out)) + identity
-        return self.relu(_zero_padding(out, padding))
+        return self.relu(_zero_padding(out, lengths))
 
 
 class StackMixHTRStage(nn.Module):
@@ -90,13 +116,10 @@ class StackMixHTRStage(nn.Module):
         )
 
     def forward(self, hidden: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        width = hidden.shape[-1]
-        if self.stride == 2:
-            width = (width + 1) // 2
-            lengths = None if lengths is None else _halved(lengths)
-        padding = _padding_columns(lengths, width)
+        if self.stride == 2 and lengths is not None:
+            lengths = _halved(lengths)
         for block in self.blocks:
-            hidden = block(hidden, padding)
+            hidden = block(hidden, lengths)
         return hidden, lengths
 
 
@@ -132,10 +155,10 @@ class StackMixHTRBackbone(nn.Module):
         hidden = self.bn1(self.conv1(pixel_values))
         # After ReLU every value is >= 0, so the max-pool's -inf border and the zeroed
         # padding give the same maximum at the right edge of a line.
-        hidden = self.maxpool(self.relu(_zero_padding(hidden, _padding_columns(lengths, hidden.shape[-1]))))
+        hidden = self.maxpool(self.relu(_zero_padding(hidden, lengths)))
         if lengths is not None:
             lengths = _halved(lengths)
-            hidden = _zero_padding(hidden, _padding_columns(lengths, hidden.shape[-1]))
+            hidden = _zero_padding(hidden, lengths)
         for stage in (self.layer1, self.layer2, self.layer3):
             hidden, lengths = stage(hidden, lengths)
         return hidden, lengths
@@ -258,13 +281,13 @@ class StackMixHTRForCTC(StackMixHTRPreTrainedModel):
     ResNet34-BiLSTM-CTC line recognizer ("StackMix and Blot Augmentations for Handwritten
     Text Recognition", Shonenkov et al., 2021).
 
-    Lines of different widths can share a batch: with a `pixel_mask`, the padding columns
-    are zeroed wherever a 3x3 convolution or the max-pool is about to read them (the
-    smallest set of places that makes a line's right edge see what its own zero padding
-    would show) and the BiLSTM takes each line's length, so a line's logits over its
-    valid frames and its loss do not depend on how far it was padded (exactly so in eval
-    mode; in train mode batch-norm statistics are batch-wide, as usual, and include the
-    zeroed padding: batching lines of similar width keeps that small).
+    Lines of different widths can share a batch: with a `pixel_mask`, the first padding
+    column right of each line is zeroed wherever a 3x3 convolution or the max-pool is about
+    to read it (the smallest set of places that makes a line's right edge see what its own
+    zero padding would show) and the BiLSTM takes each line's length, so a line's logits
+    over its valid frames and its loss do not depend on how far it was padded (exactly so
+    in eval mode; in train mode batch-norm statistics are batch-wide, as usual, and include
+    the padding columns: batching lines of similar width keeps that small).
 
     Unlike the paper, the time axis is not pooled to 256 frames: it keeps one frame per
     8 columns, which is the same for the paper's 2048-pixel width and lets lines keep

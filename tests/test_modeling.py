@@ -92,6 +92,30 @@ def test_padding_has_no_effect_on_a_lines_logits_or_loss():
     torch.testing.assert_close(batched.loss[0], single.loss[0], atol=1e-5, rtol=1e-5)
 
 
+def test_padding_has_no_effect_on_a_lines_gradients():
+    """The zeroed padding column passes no gradient back: in eval mode a line's loss gives the same
+    gradients alone (no padding at all) and beside a wider line."""
+    model = tiny_model(ctc_loss_reduction="none")
+    processor = StackMixHTRImageProcessor(image_height=32, max_width=512)
+    rng = np.random.default_rng(1)
+    short = rng.integers(0, 256, (32, 40), dtype=np.uint8)  # a multiple of 8: no padding alone
+    wide = rng.integers(0, 256, (32, 300), dtype=np.uint8)
+    labels = torch.tensor([[1, 2, 3], [4, 5, -100]])
+    gradients = []
+    for images in ([short], [short, wide]):
+        inputs = processor(images)
+        assert inputs["pixel_mask"][0].sum() == 40 and inputs["pixel_values"].shape[-1] == (40 if len(images) == 1 else 304)
+        pixels = inputs["pixel_values"].requires_grad_()
+        model.zero_grad()
+        loss = model(pixel_values=pixels, pixel_mask=inputs["pixel_mask"], labels=labels[: len(images)]).loss[0]
+        loss.backward()
+        weights = model.backbone.layer1.blocks[0].conv1.weight.grad.clone()
+        gradients.append((pixels.grad[0, :, :, :40], weights))
+    assert gradients[0][0].abs().sum() > 0
+    torch.testing.assert_close(gradients[1][0], gradients[0][0], atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(gradients[1][1], gradients[0][1], atol=1e-6, rtol=1e-4)
+
+
 def test_ctc_loss_is_float32_ignores_padding_labels_and_zeroes_impossible_lines():
     model = tiny_model(ctc_loss_reduction="none")
     pixels = torch.rand(2, 3, 32, 32)  # 4 frames per line

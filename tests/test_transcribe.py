@@ -248,6 +248,26 @@ def test_line_images_give_text(checkpoint, recognizer, tmp_path):
     }
 
 
+def test_onnx_backend_writes_the_pytorch_readings(checkpoint, tmp_path):
+    pytest.importorskip("onnxruntime")
+    raw = tmp_path / "raw"
+    make_drawn_pages(raw, ["pa", "pb"], layout_format="alto")
+    outputs = {}
+    for backend in ("pytorch", "onnx"):
+        counts = run(checkpoint, [raw], tmp_path / backend, "--format", "jsonl", "--backend", backend)
+        assert (counts.pages, counts.lines) == (2, 6)
+        outputs[backend] = {
+            name: [json.loads(row) for row in (tmp_path / backend / f"{name}.jsonl").read_text().splitlines()]
+            for name in ("pa", "pb")
+        }
+    assert len({row["text"] for rows in outputs["pytorch"].values() for row in rows}) > 1
+    for name, rows in outputs["pytorch"].items():
+        assert [row["text"] for row in outputs["onnx"][name]] == [row["text"] for row in rows]
+        assert [row["score"] for row in outputs["onnx"][name]] == pytest.approx([row["score"] for row in rows], abs=1e-4)
+    with pytest.raises(SystemExit):
+        transcribe.parse_args(["--model", "m", "--input", "x", "--output_dir", "o", "--backend", "onnx", "--device", "cuda"])
+
+
 def test_decoder_options_reach_the_decoding(checkpoint, recognizer, tmp_path):
     lines = tmp_path / "lines"
     for index, width in enumerate((70, 130)):
