@@ -76,6 +76,11 @@ def _zero_padding(hidden: torch.Tensor, lengths: torch.Tensor | None) -> torch.T
     """
     if lengths is None:
         return hidden
+    if torch.compiler.is_exporting():
+        # An exported graph writes nothing in place, and ONNX Runtime runs a product with the
+        # mask of valid columns faster than the scatter an in-place write becomes.
+        columns = torch.arange(hidden.shape[-1], device=hidden.device)
+        return hidden * (columns[None, :] < lengths[:, None])[:, None, None, :].to(hidden.dtype)
     if torch.is_grad_enabled() and hidden.requires_grad:
         return _ZeroFirstPaddingColumn.apply(hidden, lengths)
     _zero_first_padding_column_(hidden, lengths)
