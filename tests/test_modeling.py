@@ -104,7 +104,9 @@ def test_padding_has_no_effect_on_a_lines_gradients():
     gradients = []
     for images in ([short], [short, wide]):
         inputs = processor(images)
-        assert inputs["pixel_mask"][0].sum() == 40 and inputs["pixel_values"].shape[-1] == (40 if len(images) == 1 else 304)
+        assert inputs["pixel_mask"][0].sum() == 40 and inputs["pixel_values"].shape[-1] == (
+            40 if len(images) == 1 else 304
+        )
         pixels = inputs["pixel_values"].requires_grad_()
         model.zero_grad()
         loss = model(pixel_values=pixels, pixel_mask=inputs["pixel_mask"], labels=labels[: len(images)]).loss[0]

@@ -263,9 +263,13 @@ def test_onnx_backend_writes_the_pytorch_readings(checkpoint, tmp_path):
     assert len({row["text"] for rows in outputs["pytorch"].values() for row in rows}) > 1
     for name, rows in outputs["pytorch"].items():
         assert [row["text"] for row in outputs["onnx"][name]] == [row["text"] for row in rows]
-        assert [row["score"] for row in outputs["onnx"][name]] == pytest.approx([row["score"] for row in rows], abs=1e-4)
+        assert [row["score"] for row in outputs["onnx"][name]] == pytest.approx(
+            [row["score"] for row in rows], abs=1e-4
+        )
     with pytest.raises(SystemExit):
-        transcribe.parse_args(["--model", "m", "--input", "x", "--output_dir", "o", "--backend", "onnx", "--device", "cuda"])
+        transcribe.parse_args(
+            ["--model", "m", "--input", "x", "--output_dir", "o", "--backend", "onnx", "--device", "cuda"]
+        )
 
 
 def test_decoder_options_reach_the_decoding(checkpoint, recognizer, tmp_path):
