@@ -93,7 +93,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--split", default="test", help="split to score")
     parser.add_argument("--output_dir", required=True, help="where results.json, summary.md and predictions go")
     parser.add_argument("--max_eval_samples", type=int, default=None, help="score only the first N lines")
-    parser.add_argument("--batch_size", type=int, default=16, help="lines per forward pass")
+    parser.add_argument(
+        "--batch_size",
+        type=int,
+        default=None,
+        help="lines per forward pass (default: 16 on a GPU, 4 on a CPU, where larger batches of wide lines "
+        "run slower per line)",
+    )
     parser.add_argument("--num_workers", type=int, default=0, help="DataLoader workers for decoding and resizing")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     parser.add_argument(
@@ -124,7 +130,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--word_bonus_grid", type=float, nargs="+", default=list(WORD_BONUS_GRID), help="betas --tune_lm tries"
     )
     args = parser.parse_args(argv)
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         parser.error("--batch_size must be at least 1")
     if args.beam_width is not None and args.beam_width < 1:
         parser.error("--beam_width must be at least 1")
@@ -140,6 +146,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--max_eval_samples must be at least 1")
     if args.backend == "onnx":
         args.device = "cpu"  # ONNX Runtime's CPU provider
+    if args.batch_size is None:
+        args.batch_size = 4 if torch.device(args.device).type == "cpu" else 16
     return args
 
 

@@ -337,3 +337,11 @@ def test_tune_lm_without_a_language_model_is_an_error(tmp_path):
         eval_script.main(argv[:-1] + ["--decoder", "beam", "--lm_weight", "0.5"])
     assert not (tmp_path / "out").exists()
     assert json.loads((checkpoint / "processor_config.json").read_text(encoding="utf-8"))["decoder"] == "greedy"
+
+
+def test_batch_size_defaults_to_four_lines_on_a_cpu_and_sixteen_on_a_gpu():
+    base = ["--model", "m", "--dataset", "d", "--output_dir", "o"]
+    assert eval_script.parse_args([*base, "--device", "cpu"]).batch_size == 4
+    assert eval_script.parse_args([*base, "--device", "cuda"]).batch_size == 16
+    assert eval_script.parse_args([*base, "--device", "cuda", "--backend", "onnx"]).batch_size == 4
+    assert eval_script.parse_args([*base, "--device", "cpu", "--batch_size", "7"]).batch_size == 7

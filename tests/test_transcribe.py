@@ -395,3 +395,20 @@ def test_two_cpu_processes_share_the_pages(checkpoint, tmp_path):
     assert "transcribed 15 lines (5 pages, 0 line images)" in result.stdout, result.stdout[-2000:]
     assert "with 2 process(es)" in result.stdout, result.stdout[-1500:]
     assert digest(tmp_path / "two") == digest(tmp_path / "one")
+
+
+def test_batch_size_defaults_to_four_lines_on_a_cpu(checkpoint, tmp_path, monkeypatch):
+    draw_page(tmp_path / "lines" / "l0.png", [drawn_lines()[0]], seed=0, width=80, height=40)
+    seen = []
+    recognise = transcribe.recognise
+    monkeypatch.setattr(
+        transcribe,
+        "recognise",
+        lambda recognizer, lines, batch_size, decoding: (
+            seen.append(batch_size) or recognise(recognizer, lines, batch_size, decoding)
+        ),
+    )
+    arguments = ["--model", str(checkpoint), "--input", str(tmp_path / "lines"), "--device", "cpu"]
+    transcribe.main([*arguments, "--output_dir", str(tmp_path / "out")])
+    transcribe.main([*arguments, "--output_dir", str(tmp_path / "out3"), "--batch_size", "3"])
+    assert seen == [4, 3]
