@@ -93,22 +93,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--split", default="test", help="split to score")
     parser.add_argument("--output_dir", required=True, help="where results.json, summary.md and predictions go")
     parser.add_argument("--max_eval_samples", type=int, default=None, help="score only the first N lines")
-    parser.add_argument(
-        "--batch_size",
-        type=int,
-        default=None,
-        help="lines per forward pass (default: 16 on a GPU, 4 on a CPU, where larger batches of wide lines "
-        "run slower per line)",
-    )
     parser.add_argument("--num_workers", type=int, default=0, help="DataLoader workers for decoding and resizing")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
-    parser.add_argument(
-        "--backend",
-        choices=["pytorch", "onnx"],
-        default="pytorch",
-        help="run the checkpoints with PyTorch, or with ONNX Runtime on the CPU (a checkpoint folder is exported "
-        "on the fly; a folder written by `python -m modeling_stackmix_htr.onnx export` is used as is)",
-    )
+    add_runtime_arguments(parser)
     parser.add_argument("--num_worst_lines", type=int, default=20, help="worst lines (by CER) listed in summary.md")
     parser.add_argument(
         "--write_model_card",
@@ -147,7 +134,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.backend == "onnx":
         args.device = "cpu"  # ONNX Runtime's CPU provider
     if args.batch_size is None:
-        args.batch_size = 4 if torch.device(args.device).type == "cpu" else 16
+        args.batch_size = default_batch_size(args.device)
     return args
 
 
@@ -194,6 +181,29 @@ def load_split(dataset: str, config: str | None, split: str, max_samples: int | 
 
 
 # ----------------------------------------------------------------------------- inference
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """--batch_size and --backend (for eval.py and transcribe.py)."""
+    parser.add_argument(
+        "--batch_size",
+        type=int,
+        default=None,
+        help="lines per forward pass (default: 16 on a GPU, 4 on a CPU, where larger batches of wide lines "
+        "run slower per line)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["pytorch", "onnx"],
+        default="pytorch",
+        help="run the model with PyTorch, or with ONNX Runtime on the CPU (a checkpoint folder is exported on the "
+        "fly; a folder written by `python -m modeling_stackmix_htr.onnx export` is used as is)",
+    )
+
+
+def default_batch_size(device: str | torch.device) -> int:
+    """Lines per forward pass when --batch_size is not given."""
+    return 4 if torch.device(device).type == "cpu" else 16
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:

@@ -65,7 +65,7 @@ from data_builders.page_layout import (
 )
 from data_builders.page_layout.files import XML_FOLDERS
 from data_builders.page_layout.formats import sniff_format
-from eval import add_decoding_arguments, check_decoding, decoding_options
+from eval import add_decoding_arguments, add_runtime_arguments, check_decoding, decoding_options, default_batch_size
 from modeling_stackmix_htr.checkpoints import load_checkpoint
 from modeling_stackmix_htr.pipeline_stackmix_htr import SORT_WINDOW_BATCHES, TASK
 
@@ -90,23 +90,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help="output format (default: pages in their own XML format, line images as txt)",
     )
-    parser.add_argument(
-        "--batch_size",
-        type=int,
-        default=None,
-        help="lines per forward pass (default: 16 on a GPU, 4 on a CPU, where larger batches of wide lines "
-        "run slower per line)",
-    )
+    add_runtime_arguments(parser)
     add_decoding_arguments(parser)
     parser.add_argument("--num_workers", type=int, default=0, help="processes that read pages and cut lines")
     parser.add_argument("--device", default=None, help="torch device (default: this process's accelerate device)")
-    parser.add_argument(
-        "--backend",
-        choices=["pytorch", "onnx"],
-        default="pytorch",
-        help="run the model with PyTorch, or with ONNX Runtime on the CPU (a checkpoint folder is exported on the "
-        "fly; a folder written by `python -m modeling_stackmix_htr.onnx export` is used as is)",
-    )
     parser.add_argument("--overwrite", action="store_true", help="transcribe again files whose output exists")
     parser.add_argument(
         "--skip_invalid",
@@ -389,7 +376,7 @@ def main(argv=None) -> Counts:
     use_cpu = args.device == "cpu" or parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available()
     state = PartialState(cpu=use_cpu)
     device = torch.device(args.device) if args.device else state.device
-    args.batch_size = args.batch_size or (4 if device.type == "cpu" else 16)
+    args.batch_size = args.batch_size or default_batch_size(device)
     output_dir = Path(args.output_dir)
     files = find_input_files(args.input, args.skip_invalid)
     paths = output_paths(files, output_dir, args.format)
