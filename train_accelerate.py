@@ -32,6 +32,7 @@ import json
 import logging
 import math
 import sys
+import time
 from pathlib import Path
 
 import datasets
@@ -736,6 +737,7 @@ def epoch_row(accelerator, epoch: int, progress: dict, train: dict, validation: 
         "lr": train["lr"],
         "train_lines": int(train["lines"]),  # real and generated lines trained on this epoch
         "train_samples_per_second": train["lines"] / max(train["seconds"], 1e-9),
+        "elapsed_seconds": progress["elapsed_seconds"],
         "nonfinite_losses": progress["nonfinite_losses"],
         "world_size": accelerator.num_processes,
         "peak_memory_mb": peak_memory_mb(accelerator.device),
@@ -869,7 +871,12 @@ def main(argv=None):
         train = epoch_totals.totals()  # before validation: its seconds are training time
 
         validated = (epoch + 1) % args.eval_every_epochs == 0 or epoch + 1 == args.num_train_epochs
+        validation_started = time.perf_counter()
         validation = evaluate(model, eval_loaders["validation"], accelerator, processor, suite)[0] if validated else {}
+        # Training and validation time of the whole run, resumed processes included (start-ups are not).
+        progress["elapsed_seconds"] = (
+            progress.get("elapsed_seconds", 0.0) + train["seconds"] + time.perf_counter() - validation_started
+        )
         row = epoch_row(accelerator, epoch, progress, train, validation)
         validation_text = (
             f", val loss {row['val_loss']:.4f}, CER {row['cer']:.4f}, WER {row['wer']:.4f}, "

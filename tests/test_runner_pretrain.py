@@ -1,5 +1,6 @@
 """runners/pretrain/run.sh end to end at the tiny preset: synthetic lines plus another dataset,
-pretraining, then fine-tuning on a target with --init_from."""
+pretraining, then fine-tuning on a target with --init_from and the from-scratch baseline, and the
+report of bench/finetuning.py on them."""
 
 import json
 import os
@@ -24,7 +25,7 @@ def test_pretrain_then_fine_tune(tmp_path):
         "EXTRA_ARGS": "--report_to jsonl",
     }  # fmt: skip
     run = subprocess.run(
-        ["bash", "runners/pretrain/run.sh"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
+        ["bash", "runners/pretrain/run.sh", "data", "pretrain", "finetune", "scratch"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "training lines of" in run.stderr and f"{extra} (4) interleaved" in run.stderr
@@ -34,3 +35,18 @@ def test_pretrain_then_fine_tune(tmp_path):
     finetune_vocab = json.loads((out / "finetune" / "last" / "vocab.json").read_text())
     assert {token: finetune_vocab[token] for token in pretrain_vocab} == pretrain_vocab  # --vocab_resize union
     assert json.loads((out / "finetune" / "test_results.json").read_text())["num_lines"] == 4
+
+    results = tmp_path / "RESULTS.md"
+    report = subprocess.run(
+        [sys.executable, "bench/finetuning.py", "--work_dir", str(out), "--results", str(results)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
+    section = results.read_text()
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in section.splitlines() if line.startswith("| ")}
+    for name, run_dir in (("from scratch", "scratch"), ("fine-tuned from pretraining", "finetune")):
+        test = json.loads((out / run_dir / "test_results.json").read_text())
+        assert rows[name][7] == f"{100 * test['cer']:.2f}" and rows[name][3] == "1 (1)", rows[name]
+    assert rows["fine-tuned from pretraining"][2] == f"`{out / 'pretrain' / 'best_cer'}`"
+    assert rows["from scratch"][2] == "random" and rows["pretraining"][1] == f"`synthetic`, `{extra.name}`"
+    assert (tmp_path / "finetuning_curves.png").stat().st_size > 0

@@ -197,6 +197,7 @@ def test_an_epoch_logged_before_a_kill_is_logged_once_with_its_true_values(datas
     for key in ("train_loss", "val_loss", "cer", "step", "lr"):
         assert rows[0][key] == pytest.approx(logged[key], rel=1e-6), key
     assert rows[0]["train_samples_per_second"] > 0
+    assert 0 < rows[0]["elapsed_seconds"] < rows[1]["elapsed_seconds"]  # counted on across the resume
 
     events = EventAccumulator(str(output_dir / "logs" / "stackmix_htr"))
     events.Reload()

@@ -157,6 +157,17 @@ print(recognizer("line.png"))
     return ModelCard(content)
 
 
+def read_training_arguments(card_path: str | os.PathLike) -> dict:
+    """The training arguments a model card of `build_model_card` records."""
+    text = Path(card_path).read_text(encoding="utf-8")
+    _, marker, rest = text.partition("## Training arguments")
+    block = rest.split("```json", 1)[-1].split("```", 1)[0] if marker else ""
+    try:
+        return json.loads(block)
+    except ValueError:
+        raise ValueError(f"{card_path}: no JSON block of training arguments under '## Training arguments'") from None
+
+
 def save_model_checkpoint(model, processor, final_dir: str | os.PathLike, card: ModelCard) -> None:
     """`save_pretrained` of the (unwrapped) model and the processor plus the model card, atomically."""
     with atomic_folder(final_dir) as tmp:

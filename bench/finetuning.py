@@ -1,0 +1,172 @@
+"""Fine-tuning a pretrained recognizer against training from scratch: a section of bench/RESULTS.md.
+
+    TIME_LIMIT=30m runners/pretrain/run.sh data pretrain finetune scratch
+    python bench/finetuning.py --work_dir outputs/pretrain
+
+Reads the train_accelerate.py folders that runners/pretrain/run.sh writes under --work_dir: `pretrain`
+(validated on its first dataset), `finetune` and `scratch` (the target collection; test figures of
+their best_cer/ from test_results.json, or from eval/results.json when a time limit stopped the run).
+Per run: its data and start, epochs and training time, the first epoch whose validation CER is below
+--threshold (the end of the CTC blank plateau), the best validation CER and the test CER and WER. The
+validation curves of the two target runs, per epoch and per minute of training, go into
+bench/finetuning_curves.png beside the results file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from report_sections import replace_section  # bench/ is the script's folder, hence on sys.path
+
+from data_builders.atomic import write_file_atomic
+from training.checkpointing import read_training_arguments
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RUNS = {"pretrain": "pretraining", "scratch": "from scratch", "finetune": "fine-tuned from pretraining"}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work_dir", default="outputs/pretrain", help="OUT of runners/pretrain/run.sh")
+    parser.add_argument(
+        "--threshold", type=float, default=0.9, help="validation CER that ends the plateau (default: 0.9)"
+    )
+    parser.add_argument("--results", default=str(REPO_ROOT / "bench" / "RESULTS.md"))
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """The epoch rows of a run's metrics.jsonl, a repeated epoch keeping its last row."""
+    rows = {}
+    for number, line in enumerate((run_dir / "metrics.jsonl").read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+                rows[int(row["epoch"])] = row
+            except (ValueError, KeyError, TypeError) as error:
+                raise SystemExit(f"{run_dir / 'metrics.jsonl'}:{number}: not a metrics row ({error})") from None
+    return [rows[epoch] for epoch in sorted(rows)]
+
+
+def read_test(run_dir: Path) -> dict | None:
+    """{"cer", "wer", "lines"} of best_cer/ on the test split, or None when it was not scored."""
+    if (run_dir / "test_results.json").is_file():
+        test = json.loads((run_dir / "test_results.json").read_text())
+        return {"cer": test["cer"], "wer": test["wer"], "lines": test["num_lines"]}
+    if (run_dir / "eval" / "results.json").is_file():
+        results = json.loads((run_dir / "eval" / "results.json").read_text())
+        test = results["checkpoints"]["best_cer"]
+        return {"cer": test["cer"], "wer": test["wer"], "lines": test["n_samples"]}
+    return None
+
+
+def summarize(run_dir: Path, threshold: float) -> dict:
+    rows = read_metrics(run_dir)
+    validated = [row for row in rows if "cer" in row]
+    best = min(validated, key=lambda row: row["cer"], default=None)
+    leaves = next((row["epoch"] + 1 for row in validated if row["cer"] < threshold), None)
+    card = run_dir / "best_cer" / "README.md"
+    arguments = read_training_arguments(card) if card.is_file() else {}
+    datasets = arguments.get("dataset") or []
+    return {
+        "rows": rows,
+        "datasets": [datasets] if isinstance(datasets, str) else datasets,
+        "init_from": arguments.get("init_from"),
+        "epochs": len(rows),
+        "schedule_epochs": arguments.get("num_train_epochs"),
+        "seconds": rows[-1].get("elapsed_seconds") if rows else None,
+        "plateau_epochs": leaves,
+        "best": (best["cer"], best["epoch"] + 1) if best else None,
+        "test": read_test(run_dir),
+    }
+
+
+def minutes(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def table(runs: dict[str, dict], threshold: float) -> list[str]:
+    lines = [
+        f"| run | data | start | epochs (of schedule) | training time | first epoch with validation CER < "
+        f"{100 * threshold:.0f} % | best validation CER (epoch) | test CER | test WER |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, run in runs.items():
+        data = ", ".join(f"`{Path(dataset).name}`" for dataset in run["datasets"]) or "–"
+        start = f"`{run['init_from']}`" if run["init_from"] else "random"
+        best = f"{100 * run['best'][0]:.2f} ({run['best'][1]})" if run["best"] else "–"
+        test = run["test"]
+        cells = [
+            RUNS[name], data, start, f"{run['epochs']} ({run['schedule_epochs'] or '?'})", minutes(run["seconds"]),
+            str(run["plateau_epochs"] or f"> {run['epochs']}"), best,
+            f"{100 * test['cer']:.2f}" if test else "–", f"{100 * test['wer']:.2f}" if test else "–",
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def plot_curves(runs: dict[str, dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (by_epoch, by_minute) = plt.subplots(1, 2, figsize=(12, 4.2), dpi=110)
+    for name, run in runs.items():
+        validated = [row for row in run["rows"] if "cer" in row]
+        cers = [100 * row["cer"] for row in validated]
+        by_epoch.plot([row["epoch"] + 1 for row in validated], cers, marker=".", label=RUNS[name])
+        if all("elapsed_seconds" in row for row in validated):
+            by_minute.plot([row["elapsed_seconds"] / 60 for row in validated], cers, marker=".", label=RUNS[name])
+    for axes, label in ((by_epoch, "epoch"), (by_minute, "minutes of training and validation")):
+        axes.set_xlabel(label)
+        axes.set_ylabel("validation CER (%)")
+        axes.set_ylim(0, 100)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    write_file_atomic(path, buffer.getvalue())
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    work = Path(args.work_dir)
+    runs = {name: summarize(work / name, args.threshold) for name in RUNS if (work / name / "metrics.jsonl").is_file()}
+    if not {"scratch", "finetune"} <= set(runs):
+        raise SystemExit(f"{work}: needs the finetune and scratch runs of runners/pretrain/run.sh (found: {sorted(runs)})")
+    results = Path(args.results)
+    plot_path = results.with_name("finetuning_curves.png")
+    plot_curves({name: runs[name] for name in ("scratch", "finetune")}, plot_path)
+    target = runs["scratch"]["datasets"]
+    lines = [
+        "## Fine-tuning a pretrained recognizer against training from scratch",
+        "",
+        f"Written by `bench/finetuning.py` on {datetime.date.today().isoformat()} from the runs of "
+        f"`runners/pretrain/run.sh` in `{work}`. Target collection: {', '.join(f'`{d}`' for d in target)}. "
+        "Training time: training and validation, start-up excluded; test figures of each run's `best_cer/`.",
+        "",
+        *table(runs, args.threshold),
+        "",
+        f"![Validation CER of the target runs]({plot_path.name})",
+        "",
+        "Command: `" + shlex.join(["python", "bench/finetuning.py", *args.argv]) + "`",
+        "",
+    ]
+    replace_section(results, "finetuning", "\n".join(lines))
+    print("\n".join(lines))
+    print(f"wrote the finetuning section of {results} and {plot_path}")
+
+
+if __name__ == "__main__":
+    main()
