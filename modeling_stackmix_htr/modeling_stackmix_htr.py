@@ -64,6 +64,34 @@ class _ZeroFirstPaddingColumn(torch.autograd.Function):
         return grad, None
 
 
+class _ReLUZeroFirstPaddingColumn(torch.autograd.Function):
+    """In-place ReLU, then `_zero_first_padding_column_`, with their gradient in one pass: ReLU's
+    gradient is a new tensor, so its zeroed entries are cleared in place, without a copy."""
+
+    @staticmethod
+    def forward(ctx, hidden: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        hidden.relu_()
+        _zero_first_padding_column_(hidden, lengths)
+        ctx.mark_dirty(hidden)
+        ctx.save_for_backward(hidden, lengths)
+        return hidden
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        output, lengths = ctx.saved_tensors
+        grad = torch.ops.aten.threshold_backward(grad, output, 0)
+        _zero_first_padding_column_(grad, lengths)
+        return grad, None
+
+
+def _relu_zero_padding(hidden: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """In-place ReLU then `_zero_padding` (the zeros survive a ReLU, so the order is free): the form
+    every zeroing before a ReLU takes, which saves the gradient copy of `_ZeroFirstPaddingColumn`."""
+    if lengths is not None and torch.is_grad_enabled() and hidden.requires_grad and not torch.compiler.is_exporting():
+        return _ReLUZeroFirstPaddingColumn.apply(hidden, lengths)
+    return _zero_padding(torch.relu_(hidden), lengths)
+
+
 def _zero_padding(hidden: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
     """Make the next 3x3 convolution or max-pool see, right of each line, the zeros its own zero
     padding would show without a wider neighbour.
@@ -71,8 +99,8 @@ def _zero_padding(hidden: torch.Tensor, lengths: torch.Tensor | None) -> torch.T
     Those layers read at most one column beyond a line's last valid one, so only that column is
     zeroed (in place, a few values per line instead of a pass over the whole tensor); the columns
     further right hold values no valid output ever reads. Only tensors that feed such a layer need
-    it; each is zeroed before its ReLU (which keeps the zeros), where the tensor is not saved for
-    any backward.
+    it, each where it is not saved for any backward: after a batch-norm together with its ReLU
+    (`_relu_zero_padding`), and after the max-pool.
     """
     if lengths is None:
         return hidden
@@ -96,7 +124,6 @@ class StackMixHTRBasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        self.relu = nn.ReLU(inplace=True)
         self.downsample = None
         if stride != 1 or in_channels != out_channels:
             self.downsample = nn.Sequential(
@@ -106,9 +133,9 @@ class StackMixHTRBasicBlock(nn.Module):
     def forward(self, hidden: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         """hidden: (B, C_in, H, W) -> (B, C_out, H / stride, W / stride); lengths: the output's valid columns."""
         identity = hidden if self.downsample is None else self.downsample(hidden)
-        out = self.relu(_zero_padding(self.bn1(self.conv1(hidden)), lengths))
+        out = _relu_zero_padding(self.bn1(self.conv1(hidden)), lengths)
         out = self.bn2(self.conv2(out)) + identity
-        return self.relu(_zero_padding(out, lengths))
+        return _relu_zero_padding(out, lengths)
 
 
 class StackMixHTRStage(nn.Module):
@@ -147,7 +174,6 @@ class StackMixHTRBackbone(nn.Module):
             bias=False,
         )
         self.bn1 = nn.BatchNorm2d(channels[0])
-        self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = StackMixHTRStage(channels[0], channels[0], config.stage_blocks[0], stride=1)
         self.layer2 = StackMixHTRStage(channels[0], channels[1], config.stage_blocks[1], stride=2)
@@ -160,7 +186,7 @@ class StackMixHTRBackbone(nn.Module):
         hidden = self.bn1(self.conv1(pixel_values))
         # After ReLU every value is >= 0, so the max-pool's -inf border and the zeroed
         # padding give the same maximum at the right edge of a line.
-        hidden = self.maxpool(self.relu(_zero_padding(hidden, lengths)))
+        hidden = self.maxpool(_relu_zero_padding(hidden, lengths))
         if lengths is not None:
             lengths = _halved(lengths)
             hidden = _zero_padding(hidden, lengths)
