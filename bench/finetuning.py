@@ -144,7 +144,9 @@ def main(argv=None) -> None:
     work = Path(args.work_dir)
     runs = {name: summarize(work / name, args.threshold) for name in RUNS if (work / name / "metrics.jsonl").is_file()}
     if not {"scratch", "finetune"} <= set(runs):
-        raise SystemExit(f"{work}: needs the finetune and scratch runs of runners/pretrain/run.sh (found: {sorted(runs)})")
+        raise SystemExit(
+            f"{work}: needs the finetune and scratch runs of runners/pretrain/run.sh (found: {sorted(runs)})"
+        )
     results = Path(args.results)
     plot_path = results.with_name("finetuning_curves.png")
     plot_curves({name: runs[name] for name in ("scratch", "finetune")}, plot_path)

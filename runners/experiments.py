@@ -565,10 +565,10 @@ def plot_curves(runs: dict[str, dict], sizes: list[str], label: str, path: Path)
             if tag != size or name not in EXPERIMENTS or not entry.get("curve"):
                 continue
             epochs, cers = zip(*entry["curve"])
-            label = None if name in labelled else EXPERIMENTS[name][0]
+            legend = None if name in labelled else EXPERIMENTS[name][0]  # one legend entry per arm
             labelled.add(name)
             axes.plot([e + 1 for e in epochs], [100 * cer for cer in cers], color=colours[name], alpha=0.85,
-                      linewidth=1.2, label=label)  # fmt: skip
+                      linewidth=1.2, label=legend)  # fmt: skip
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_ylim(0, 100)
         axes.set_xlabel("epoch")

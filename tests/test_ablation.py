@@ -84,3 +84,30 @@ def test_a_record_written_before_the_newer_budget_keys_is_resumed(tmp_path):
     assert ablation.dataset == tmp_path / "work" / "saintgall"
     with pytest.raises(SystemExit, match="another budget"):
         Ablation(parse_args([*options, "--train_args=--group_by_width"], bench_budget, "bench/ablation.py"))
+
+
+def test_each_curve_panel_is_titled_with_the_dataset_and_its_train_size(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    sys.path.insert(0, str(REPO_ROOT / "runners"))
+    from experiments import plot_curves
+
+    titles = []
+    set_title = matplotlib.axes.Axes.set_title
+
+    def recording_set_title(axes, text, **kwargs):
+        titles.append(text)
+        return set_title(axes, text, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", recording_set_title)
+    runs = {
+        "base n100 s6955": {"curve": [[0, 1.0], [4, 0.6]]},
+        "blots_stackmix n100 s6955": {"curve": [[0, 0.9], [4, 0.5]]},
+        "base all s6955": {"curve": [[0, 1.0], [1, 0.4]]},
+    }
+    plot_curves(runs, ["n100", "all"], "Saint Gall", tmp_path / "curves.png")
+    assert titles == [
+        "Saint Gall, first 100 train lines (one line per seed)",
+        "Saint Gall, all train lines (one line per seed)",
+    ]
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

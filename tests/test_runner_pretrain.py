@@ -25,8 +25,9 @@ def test_pretrain_then_fine_tune(tmp_path):
         "EXTRA_ARGS": "--report_to jsonl",
     }  # fmt: skip
     run = subprocess.run(
-        ["bash", "runners/pretrain/run.sh", "data", "pretrain", "finetune", "scratch"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
+        ["bash", "runners/pretrain/run.sh", "data", "pretrain", "finetune", "scratch"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "training lines of" in run.stderr and f"{extra} (4) interleaved" in run.stderr
     pretrain_vocab = json.loads((out / "pretrain" / "best_cer" / "vocab.json").read_text())
