@@ -37,6 +37,15 @@ def test_pretrain_then_fine_tune(tmp_path):
     assert {token: finetune_vocab[token] for token in pretrain_vocab} == pretrain_vocab  # --vocab_resize union
     assert json.loads((out / "finetune" / "test_results.json").read_text())["num_lines"] == 4
 
+    # Pretraining again from the first one (PRETRAIN_FROM): its weights, a new schedule.
+    again = {**env, "OUT": str(tmp_path / "again"), "PRETRAIN_FROM": str(out / "pretrain" / "best_cer")}
+    second = subprocess.run(
+        ["bash", "runners/pretrain/run.sh", "data", "pretrain"],
+        cwd=REPO_ROOT, env=again, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert f"initialised from {out / 'pretrain' / 'best_cer'}" in second.stderr
+
     results = tmp_path / "RESULTS.md"
     report = subprocess.run(
         [sys.executable, "bench/finetuning.py", "--work_dir", str(out), "--results", str(results)],

@@ -5,7 +5,7 @@
 #   data      build OUT/synthetic (python -m data_builders synthetic) and, with BANK set,
 #             OUT/stackmix_lines: STACKMIX_LINES lines of CORPUS written with the bank's slices
 #   pretrain  train OUT/pretrain on the synthetic lines (+ the StackMix lines, + EXTRA_DATASETS),
-#             validated on the synthetic validation split
+#             validated on the synthetic validation split; from PRETRAIN_FROM when set
 #   finetune  train OUT/finetune on TARGET from OUT/pretrain/best_cer (--init_from, --vocab_resize)
 #   scratch   train OUT/scratch on TARGET from random weights with the same settings (the baseline)
 # Default: data pretrain finetune. Settings and their overrides: runners/pretrain/settings.sh.
@@ -63,7 +63,9 @@ for step in "${steps[@]}"; do
             datasets=(--dataset "$OUT/synthetic")  # the first: its validation split scores pretraining
             [ -n "$BANK" ] && datasets+=(--dataset "$OUT/stackmix_lines/hf")
             for extra in $EXTRA_DATASETS; do datasets+=(--dataset "$extra"); done
-            train pretrain "${datasets[@]}" --model_preset "$PRESET" --num_train_epochs "$PRETRAIN_EPOCHS"
+            start=(--model_preset "$PRESET")
+            [ -n "$PRETRAIN_FROM" ] && start=(--init_from "$PRETRAIN_FROM" --vocab_resize union)
+            train pretrain "${datasets[@]}" "${start[@]}" --num_train_epochs "$PRETRAIN_EPOCHS"
             ;;
         finetune)
             [ -d "$OUT/pretrain/best_cer" ] || { echo "run the pretrain step first ($OUT/pretrain/best_cer is missing)" >&2; exit 2; }

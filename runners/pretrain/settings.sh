@@ -11,10 +11,14 @@ BANK="${BANK:-}"
 CORPUS="${CORPUS:-../shared/corpora/latin_ecclesiastical.txt}"
 STACKMIX_LINES="${STACKMIX_LINES:-5000}"
 # More built line datasets to pretrain on (space-separated folders or Hub ids, each with a train split),
-# e.g. the LECTAUREP ALTO sample (../shared/datasets/lectaurep-alto-sample) once a page builder has
-# turned its ALTO pages into a line dataset: EXTRA_DATASETS=data/lectaurep
+# e.g. the lines of the LECTAUREP ALTO sample, all in train: python -m data_builders alto --raw
+# ../shared/datasets/lectaurep-alto-sample --output_dir data/lectaurep --split 1,0,0 --skip_invalid
+# (4 lines there have no transcription), then EXTRA_DATASETS=data/lectaurep
 EXTRA_DATASETS="${EXTRA_DATASETS:-}"
 PRETRAIN_EPOCHS="${PRETRAIN_EPOCHS:-30}"
+# Pretrain from a model instead of random weights (a checkpoint folder or Hub id), e.g. to go on with an
+# earlier pretraining under a new schedule: its architecture is kept, PRESET is not used.
+PRETRAIN_FROM="${PRETRAIN_FROM:-}"
 FINETUNE_EPOCHS="${FINETUNE_EPOCHS:-50}"
 BATCH_SIZE="${BATCH_SIZE:-16}"
 NUM_WORKERS="${NUM_WORKERS:-2}"
