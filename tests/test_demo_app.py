@@ -104,6 +104,7 @@ def test_demo_reads_a_saint_gall_line_and_writes_a_text(demo_url, saint_gall_lin
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(60_000)  # the page builds itself slowly on a loaded 2-core machine
             page.route("**/*", local_only)
             page.goto(demo_url)
 
