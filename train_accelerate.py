@@ -139,8 +139,10 @@ def parse_args(argv=None):
         "--init_from",
         default=None,
         help="start from a trained recognizer: a checkpoint folder (best_cer/, last/, ...) or a Hub model id "
-        "(from_pretrained). Its architecture and line height are kept, its output layer is mapped onto this "
-        "run's characters (--vocab_resize), the text rules are this run's. A new run: optimizer, schedule and "
+        "(from_pretrained). Its architecture is kept; --image_height may change the line height (every preset "
+        "pools each column per channel over the height; --max_width then scales with it unless given). Its "
+        "output layer is mapped onto this run's characters (--vocab_resize), the text rules are this run's. "
+        "A new run: optimizer, schedule and "
         "epochs start afresh (--resume_from_checkpoint instead continues an interrupted run; given both, the "
         "saved state wins). --num_channels converts the stem: RGB -> gray sums each kernel over its input "
         "channels, gray -> RGB gives each channel the kernel / 3 (a gray line gives the same features)",

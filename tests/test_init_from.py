@@ -11,13 +11,14 @@ from training.init_from import InitFromError, start_from_pretrained
 OLD_TEXTS = ["abc d", "dcba"]
 
 
-def save_checkpoint(folder, num_channels=3, texts=OLD_TEXTS):
+def save_checkpoint(folder, num_channels=3, texts=OLD_TEXTS, **config_overrides):
     """A tiny recognizer with random weights (head bias too, so rows differ), saved with its processor."""
     processor = StackMixHTRProcessor.from_texts(texts, image_height=32, max_width=256, num_channels=num_channels)
     torch.manual_seed(0)
-    model = StackMixHTRForCTC(
-        StackMixHTRConfig.from_preset("tiny", vocab_size=processor.vocab_size, num_channels=num_channels)
+    config = StackMixHTRConfig.from_preset(
+        "tiny", vocab_size=processor.vocab_size, num_channels=num_channels, **config_overrides
     )
+    model = StackMixHTRForCTC(config)
     with torch.no_grad():
         model.head[-1].bias.normal_()
     model.save_pretrained(folder)
@@ -79,15 +80,33 @@ def test_the_stem_conversion_keeps_what_a_gray_line_gives(tmp_path, old_channels
     )
 
 
-def test_a_different_line_height_or_architecture_is_refused(tmp_path):
+def test_another_architecture_or_a_height_its_pooling_cannot_take_is_refused(tmp_path):
     save_checkpoint(tmp_path / "trained")
-    with pytest.raises(
-        InitFromError, match=r"--image_height 64 differs from the line height of --init_from .* \(32 px\)"
-    ):
-        start_from_pretrained(str(tmp_path / "trained"), OLD_TEXTS, image_height=64)
     with pytest.raises(InitFromError, match=r"--model_preset small does not match .*stage_channels \[8, 16, 32\] vs"):
         start_from_pretrained(str(tmp_path / "trained"), OLD_TEXTS, preset="small")
     assert start_from_pretrained(str(tmp_path / "trained"), OLD_TEXTS, preset="tiny", image_height=32).model
+    # Pooled to 16 features from 32 channels x 4 rows: each feature mixes two channels' rows of a 32 px line.
+    save_checkpoint(tmp_path / "mixing", sequence_features=16)
+    with pytest.raises(
+        InitFromError, match=r"--image_height 64 differs from the line height of --init_from .* \(32 px\), and its"
+    ):
+        start_from_pretrained(str(tmp_path / "mixing"), OLD_TEXTS, image_height=64)
+
+
+def test_a_taller_line_height_keeps_every_weight_and_scales_the_width(tmp_path):
+    old_model, _ = save_checkpoint(tmp_path / "trained")
+    start = start_from_pretrained(str(tmp_path / "trained"), OLD_TEXTS, image_height=64)
+    assert start.model.config.image_height == 64 and start.processor.image_processor.image_height == 64
+    width = 2 * old_model.config.max_width  # the aspect kept
+    assert start.model.config.max_width == width == start.processor.image_processor.max_width
+    for name, tensor in old_model.state_dict().items():
+        torch.testing.assert_close(start.model.state_dict()[name], tensor, rtol=0, atol=0, msg=name)
+    assert any("line height 32 -> 64 px" in note for note in start.notes)
+    batch = start.processor(images=[np.random.default_rng(0).integers(0, 256, (40, 300), dtype=np.uint8)])
+    assert batch["pixel_values"].shape[-2] == 64
+    assert start.model.eval()(**batch).logits.shape[1] == batch["pixel_values"].shape[-1] // 8
+    given = start_from_pretrained(str(tmp_path / "trained"), OLD_TEXTS, image_height=64, max_width=128)
+    assert given.model.config.max_width == 128
 
 
 def test_text_rules_and_width_may_change(tmp_path):

@@ -1,5 +1,5 @@
 """train_accelerate.py --init_from: fine-tuning a saved folder loaded with its own code, a frozen
-backbone, and the start-up errors a user sees."""
+backbone and a taller line height, and the start-up errors a user sees."""
 
 import json
 
@@ -28,8 +28,12 @@ def test_fine_tunes_a_remote_code_folder_with_a_frozen_backbone(tmp_path, monkey
         "--trust_remote_code",
         "--freeze_backbone_epochs",
         2,
+        "--image_height",
+        64,  # twice the checkpoint's: the weights fit, the run trains on taller lines
     )
     assert result.returncode == 0, result.stdout[-4000:]
+    assert "line height 32 -> 64 px" in result.stdout
+    assert json.loads((output_dir / "last" / "config.json").read_text())["image_height"] == 64
     # The checkpoint's own code built the source model, not this package's class.
     assert "(transformers_modules." in result.stdout and "1 new ('x' (U+0078))" in result.stdout
 

@@ -16,8 +16,11 @@ The output layer is mapped onto the new run's characters (`--vocab_resize`):
 The blank and "<unk>" rows are always copied, so a copied character's logit is exactly what the
 checkpoint gave (`output_layer.copy_output_rows`; a new character starts as an average known one).
 
-The checkpoint fixes the architecture and the line height (its filters and the pooling of each
-column's features were learned at that height). A different channel count converts the stem:
+The checkpoint fixes the architecture. A different line height (`--image_height`) is taken when
+each column's features are pooled to per-channel means over the height (`sequence_features` equal
+to the last stage's channels, as in every preset): every weight then fits any height, the filters
+see the writing larger or smaller than in training until fine-tuning adapts them, and `max_width`
+scales with the height unless given. A different channel count converts the stem:
 RGB -> gray sums each kernel over its input channels; gray -> RGB gives every input channel the
 kernel divided by 3. Either way a gray line (which the processor replicates to RGB for an RGB
 model) yields the same features as before.
@@ -140,7 +143,8 @@ def convert_stem(weight: torch.Tensor, num_channels: int) -> torch.Tensor:
 
 
 def check_architecture(checkpoint: dict, preset: str | None, image_height: int | None, source: str) -> None:
-    """Stop when the asked preset or line height differs from what the checkpoint was trained with."""
+    """Stop when the asked preset differs from the checkpoint's architecture, or the asked line height
+    from its own while its pooling depends on the height."""
     if preset is not None:
         wanted = StackMixHTRConfig.from_preset(preset).to_dict()
         differing = [
@@ -152,12 +156,19 @@ def check_architecture(checkpoint: dict, preset: str | None, image_height: int |
                 f"--model_preset {preset} does not match the architecture of --init_from {source} ({shown}); "
                 "drop --model_preset: the checkpoint fixes the architecture"
             )
-    if image_height is not None and image_height != checkpoint["image_height"]:
+    if image_height not in (None, checkpoint["image_height"]) and not pooling_is_height_free(checkpoint):
         raise InitFromError(
             f"--image_height {image_height} differs from the line height of --init_from {source} "
-            f"({checkpoint['image_height']} px): its filters and column pooling were learned at that height. "
+            f"({checkpoint['image_height']} px), and its column pooling mixes feature rows of that height "
+            f"(sequence_features {checkpoint['sequence_features']} from {checkpoint['stage_channels'][-1]} channels). "
             f"Drop --image_height (lines are resized to {checkpoint['image_height']} px) or train from scratch"
         )
+
+
+def pooling_is_height_free(config: dict) -> bool:
+    """True when each column's features are pooled to one mean over the height per channel (the
+    channel-major groups of the pooling are then whole channels): the weights fit any line height."""
+    return config["sequence_features"] == list_or_value(config["stage_channels"])[-1]
 
 
 def list_or_value(value):
@@ -194,8 +205,13 @@ def start_from_pretrained(
         for name, value in trained_processor.image_processor.to_dict().items()
         if name in inspect.signature(StackMixHTRImageProcessor).parameters
     }
+    height = image_height or checkpoint["image_height"]
+    scale = height / checkpoint["image_height"]
+    multiple = image_settings["pad_to_multiple_of"]
     image_settings.update(
-        num_channels=num_channels or checkpoint["num_channels"], max_width=max_width or checkpoint["max_width"]
+        num_channels=num_channels or checkpoint["num_channels"],
+        image_height=height,
+        max_width=max_width or max(multiple, round(checkpoint["max_width"] * scale / multiple) * multiple),
     )
     processor = StackMixHTRProcessor.from_vocab(vocab, text_rules=text_rules, **image_settings)
 
@@ -204,6 +220,7 @@ def start_from_pretrained(
             **checkpoint,
             "vocab_size": len(vocab),
             "num_channels": image_settings["num_channels"],
+            "image_height": height,
             "max_width": image_settings["max_width"],
             "pretrained_resnet34_path": None,  # the backbone comes from the checkpoint
         }
@@ -220,6 +237,12 @@ def start_from_pretrained(
     ]
     if trained_processor.text_rules != text_rules:
         notes.append(f"text rules {trained_processor.text_rules!r} of the checkpoint replaced by {text_rules!r}")
+    if height != checkpoint["image_height"]:
+        notes.append(
+            f"line height {checkpoint['image_height']} -> {height} px: every weight fits (each column's features "
+            f"are per-channel means over the height); the filters see the writing at {scale:g}x the size they "
+            f"were trained on until fine-tuning adapts them; max_width {config.max_width} px"
+        )
     if config.num_channels != checkpoint["num_channels"]:
         rule = "kernels summed over RGB" if config.num_channels == 1 else "each RGB channel gets the gray kernel / 3"
         notes.append(
