@@ -1,20 +1,24 @@
 """How faithful StackMix lines are under each way of cutting slices: the fidelity ratio per option.
 
     python bench/stackmix_fidelity.py --model outputs/ablation/all/s6955/base/best_cer \
-        --dataset outputs/ablation/saintgall [--aligner CKPT] [--num 235]
+        --dataset outputs/ablation/saintgall [--aligner CKPT] [--options ...] [--num 235]
 
 For every option (alignment method x cut rule x frame mapping) it computes char masks of the train
 split with the aligner (default: --model), builds a token bank at the reader's line height, and
 scores it with `augmentations.stackmix.fidelity`: --model reads generated lines of the validation
-texts and the real validation lines; fidelity_ratio = CER on generated / CER on real. The table goes
-into the `stackmix_fidelity` section of the results file, the worst generated lines of each option
-into PNGs beside it in --work_dir.
+texts and the real validation lines; fidelity_ratio = CER on generated / CER on real. An aligner
+trained at a taller line height than the reader (e.g. `train_accelerate.py --init_from READER
+--image_height 128`) gives rows of their own. Each row is kept in WORK/fidelity_record.json, so a
+later run with other options or another aligner adds rows to the same table (same reader, dataset,
+split, --num and --seed); the table goes into the `stackmix_fidelity` section of the results file,
+the worst generated lines of each row into PNGs in --work_dir.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import shlex
 import sys
 import time
@@ -25,10 +29,12 @@ from report_sections import replace_section  # bench/ is the script's folder, he
 from transformers import AutoModelForCTC, AutoProcessor
 
 import modeling_stackmix_htr  # noqa: F401  (registers the Auto classes)
+from augmentations.image_arrays import save_png
 from augmentations.stackmix import StackMixGenerator, build_bank
 from augmentations.stackmix.char_masks import compute_char_masks, save_char_masks
 from augmentations.stackmix.fidelity import score_fidelity, worst_lines_grid
 from augmentations.stackmix.frame_mapping import FrameMapping
+from data_builders.atomic import write_file_atomic
 from data_builders.loading import load_dataset_folder_or_hub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -55,11 +61,29 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work_dir", default="outputs/fidelity", help="char masks, banks and worst-line PNGs")
     parser.add_argument("--results", default=str(REPO_ROOT / "bench" / "RESULTS.md"))
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
 
 
 def load(path: str):
     return AutoModelForCTC.from_pretrained(path).eval(), AutoProcessor.from_pretrained(path)
+
+
+def row_name(option: str, aligner_height: int, reader_height: int) -> str:
+    return option if aligner_height == reader_height else f"{option}, aligned at {aligner_height} px"
+
+
+def load_record(path: Path, budget: dict) -> dict:
+    if not path.is_file():
+        return {"budget": budget, "rows": {}}
+    record = json.loads(path.read_text())
+    if record["budget"] != budget:
+        raise SystemExit(
+            f"{path} holds rows measured with {record['budget']}; this run is {budget}. "
+            "Use another --work_dir or remove the record."
+        )
+    return record
 
 
 def main(argv=None) -> None:
@@ -67,54 +91,79 @@ def main(argv=None) -> None:
     torch.manual_seed(args.seed)
     reader, reader_processor = load(args.model)
     aligner, aligner_processor = load(args.aligner) if args.aligner else (reader, reader_processor)
+    aligner_name = args.aligner or args.model
     train = load_dataset_folder_or_hub(args.dataset, split="train")
     scored = load_dataset_folder_or_hub(args.dataset, split=args.split)
     work = Path(args.work_dir)
-    rows = []
+    budget = {"model": args.model, "dataset": args.dataset, "split": args.split, "num": args.num, "seed": args.seed}
+    record_path = work / "fidelity_record.json"
+    record = load_record(record_path, budget)
+    height = aligner.config.image_height
     measured = None
-    for name in args.options:
-        method, cuts, mapping_kind = OPTIONS[name]
+    for option in args.options:
+        method, cuts, mapping_kind = OPTIONS[option]
+        name = row_name(option, height, reader.config.image_height)
+        folder = work / name.replace(", ", "-").replace(" ", "")
         started = time.perf_counter()
         mapping = FrameMapping.nominal(aligner.config.width_stride) if mapping_kind == "nominal" else measured
         masks, report = compute_char_masks(aligner, aligner_processor, train, method, 16, None, cuts, mapping)
         if mapping_kind == "measured":
-            measured = report.mapping  # measured once, reused by the other options
-        save_char_masks(masks, report, work / name / "char_masks", "train", {"model": args.aligner or args.model,
-                        "dataset": args.dataset}, overwrite=True)  # fmt: skip
-        info = build_bank(work / name / "char_masks", args.dataset, work / name / "bank",
+            measured = report.mapping  # measured once per aligner, reused by its other options
+        save_char_masks(masks, report, folder / "char_masks", "train", {"model": aligner_name, "dataset": args.dataset},
+                        overwrite=True)  # fmt: skip
+        info = build_bank(folder / "char_masks", args.dataset, folder / "bank",
                           height=reader.config.image_height, seed=args.seed, overwrite=True)  # fmt: skip
-        generator = StackMixGenerator.from_bank(work / name / "bank", seed=args.seed)
+        generator = StackMixGenerator.from_bank(folder / "bank", seed=args.seed)
         fidelity = score_fidelity(generator, reader, reader_processor, scored, args.num, args.seed)
-        worst_lines_grid(fidelity).save(work / f"worst_{name}.png")
-        seconds = time.perf_counter() - started
-        print(f"{name}: {report.summary()}\n  {fidelity.summary()} ({seconds:.0f} s)", flush=True)
-        rows.append((name, report, info, fidelity))
+        save_png(work / f"worst_{folder.name}.png", worst_lines_grid(fidelity))
+        print(f"{name}: {report.summary()}\n  {fidelity.summary()} ({time.perf_counter() - started:.0f} s)", flush=True)
+        record["rows"][name] = {
+            "option": option,
+            "aligner": aligner_name,
+            "aligner_height": height,
+            "mapping": [report.mapping.stride, report.mapping.offset] if mapping_kind == "measured" else None,
+            "lines_with_boxes": report.with_boxes,
+            "lines": report.lines,
+            "bank_slices": info["num_slices"],
+            "lines_scored": fidelity.lines,
+            "real_cer": fidelity.real_cer,
+            "generated_cer": fidelity.generated_cer,
+            "command": shlex.join(["python", "bench/stackmix_fidelity.py", *args.argv]),
+        }
+        write_file_atomic(record_path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
+    write_section(record, args, Path(args.results))
 
-    mapping = f"{measured.stride:g} f {measured.offset:+.2f}" if measured else "not measured"
+
+def write_section(record: dict, args: argparse.Namespace, results: Path) -> None:
+    rows = sorted(
+        record["rows"].items(), key=lambda item: (item[1]["aligner_height"], list(OPTIONS).index(item[1]["option"]))
+    )
     lines = [
         "## StackMix fidelity: how hard generated lines are to read",
         "",
-        f"Written by `bench/stackmix_fidelity.py` on {datetime.date.today().isoformat()}. The reader `{args.model}` reads",
-        f"generated lines of the {args.split} texts and the real {args.split} lines; fidelity ratio = CER on generated /",
-        "CER on real (1.0: generated lines are as easy to read as real ones). Slices cut from the train split by",
-        f"`{args.aligner or args.model}`; the frame-to-column mapping measured on it: input column = {mapping} (the",
+        f"Written by `bench/stackmix_fidelity.py` on {datetime.date.today().isoformat()} from "
+        f"`{Path(args.work_dir) / 'fidelity_record.json'}`. The reader `{args.model}` reads generated lines of the "
+        f"{args.split} texts and the real {args.split} lines; fidelity ratio = CER on generated / CER on real (1.0: "
+        "generated lines are as easy to read as real ones). Slices are cut from the train split by the aligner of "
+        "each row; with a measured mapping, the input column that frame f reads is measured on that aligner (the "
         "nominal mapping assumes stride (f + 0.5)).",
         "",
-        "| option (method-cuts-mapping) | train lines with boxes | bank slices | lines scored | CER real | CER generated | fidelity ratio |",
-        "|---|---|---|---|---|---|---|",
+        "| option (method-cuts-mapping) | aligner | frame f reads column | train lines with boxes | bank slices "
+        "| lines scored | CER real | CER generated | fidelity ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, report, info, fidelity in rows:
+    for name, row in rows:
+        mapping = f"{row['mapping'][0]:g} f {row['mapping'][1]:+.2f}" if row["mapping"] else "nominal"
+        ratio = row["generated_cer"] / row["real_cer"] if row["real_cer"] > 0 else float("inf")
         lines.append(
-            f"| {name} | {report.with_boxes}/{report.lines} | {info['num_slices']} | {fidelity.lines} | "
-            f"{100 * fidelity.real_cer:.2f} | {100 * fidelity.generated_cer:.2f} | **{fidelity.ratio:.2f}** |"
+            f"| {name} | `{row['aligner']}` ({row['aligner_height']} px) | {mapping} | "
+            f"{row['lines_with_boxes']}/{row['lines']} | {row['bank_slices']} | {row['lines_scored']} | "
+            f"{100 * row['real_cer']:.2f} | {100 * row['generated_cer']:.2f} | **{ratio:.2f}** |"
         )
-    lines += [
-        "",
-        "Command: `" + shlex.join(["python", "bench/stackmix_fidelity.py", *(argv or sys.argv[1:])]) + "`",
-        "",
-    ]
-    replace_section(Path(args.results), "stackmix_fidelity", "\n".join(lines))
-    print(f"wrote the stackmix_fidelity section of {args.results}")
+    commands = dict.fromkeys(row["command"] for _, row in rows)  # in table order, each once
+    lines += ["", "Commands:", "", *(f"- `{command}`" for command in commands), ""]
+    replace_section(results, "stackmix_fidelity", "\n".join(lines))
+    print(f"wrote the stackmix_fidelity section of {results}")
 
 
 if __name__ == "__main__":
