@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
 import json
 import shlex
 import sys
@@ -24,8 +23,10 @@ from pathlib import Path
 
 from report_sections import replace_section  # bench/ is the script's folder, hence on sys.path
 
-from data_builders.atomic import write_file_atomic
 from training.checkpointing import read_training_arguments
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runners"))  # the experiment runner's helpers
+from experiments import metrics_rows, save_figure  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUNS = {"pretrain": "pretraining", "scratch": "from scratch", "finetune": "fine-tuned from pretraining"}
@@ -43,19 +44,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
-    """The epoch rows of a run's metrics.jsonl, a repeated epoch keeping its last row."""
-    rows = {}
-    for number, line in enumerate((run_dir / "metrics.jsonl").read_text().splitlines(), start=1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-                rows[int(row["epoch"])] = row
-            except (ValueError, KeyError, TypeError) as error:
-                raise SystemExit(f"{run_dir / 'metrics.jsonl'}:{number}: not a metrics row ({error})") from None
-    return [rows[epoch] for epoch in sorted(rows)]
-
-
 def read_test(run_dir: Path) -> dict | None:
     """{"cer", "wer", "lines"} of best_cer/ on the test split, or None when it was not scored."""
     if (run_dir / "test_results.json").is_file():
@@ -69,7 +57,7 @@ def read_test(run_dir: Path) -> dict | None:
 
 
 def summarize(run_dir: Path, threshold: float) -> dict:
-    rows = read_metrics(run_dir)
+    rows = metrics_rows(run_dir)
     validated = [row for row in rows if "cer" in row]
     best = min(validated, key=lambda row: row["cer"], default=None)
     leaves = next((row["epoch"] + 1 for row in validated if row["cer"] < threshold), None)
@@ -132,11 +120,7 @@ def plot_curves(runs: dict[str, dict], path: Path) -> None:
         axes.set_ylim(0, 100)
         axes.grid(alpha=0.3)
         axes.legend()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    write_file_atomic(path, buffer.getvalue())
+    save_figure(figure, path)
 
 
 def main(argv=None) -> None:

@@ -505,9 +505,9 @@ def model_config(args: argparse.Namespace):
     return StackMixHTRConfig.from_preset(args.preset, **overrides)
 
 
-def validation_curve(run_dir: Path) -> list[list[float]]:
-    """[epoch, validation CER] rows from a run's metrics.jsonl (epochs without validation have no CER);
-    a repeated epoch keeps its last row."""
+def metrics_rows(run_dir: Path) -> list[dict]:
+    """The epoch rows of a run's metrics.jsonl in epoch order (none before it exists); a repeated epoch
+    keeps its last row."""
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         return []
@@ -516,11 +516,15 @@ def validation_curve(run_dir: Path) -> list[list[float]]:
         if line.strip():
             try:
                 row = json.loads(line)
-                if "cer" in row:
-                    rows[int(row["epoch"])] = float(row["cer"])
+                rows[int(row["epoch"])] = row
             except (ValueError, KeyError, TypeError) as error:
-                raise SystemExit(f"{path}:{number}: not a metrics row with epoch and cer ({error})") from None
-    return [[epoch, cer] for epoch, cer in sorted(rows.items())]
+                raise SystemExit(f"{path}:{number}: not a metrics row with an epoch ({error})") from None
+    return [rows[epoch] for epoch in sorted(rows)]
+
+
+def validation_curve(run_dir: Path) -> list[list[float]]:
+    """[epoch, validation CER] rows of a run (epochs without validation have no CER)."""
+    return [[row["epoch"], float(row["cer"])] for row in metrics_rows(run_dir) if "cer" in row]
 
 
 def count_unfit_lines(run_dir: Path) -> int:
@@ -548,8 +552,6 @@ def stackmix_inputs(group_dir: Path) -> dict:
 
 
 def plot_curves(runs: dict[str, dict], sizes: list[str], label: str, path: Path) -> None:
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -576,6 +578,15 @@ def plot_curves(runs: dict[str, dict], sizes: list[str], label: str, path: Path)
         axes.set_title(f"{label}, {size_label(size)} (one line per seed)")
         axes.grid(alpha=0.3)
         axes.legend()
+    save_figure(figure, path)
+
+
+def save_figure(figure, path: Path) -> None:
+    """A matplotlib figure as a PNG, written atomically, then closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
