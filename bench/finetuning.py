@@ -6,7 +6,8 @@
 Reads the train_accelerate.py folders that runners/pretrain/run.sh writes under --work_dir: `pretrain`
 (validated on its first dataset), `finetune` and `scratch` (the target collection; test figures of
 their best_cer/ from test_results.json, or from eval/results.json when a time limit stopped the run).
-Per run: its data and start, epochs and training time, the first epoch whose validation CER is below
+A pretraining that started from a checkpoint of an earlier run (PRETRAIN_FROM) is listed with that run
+before it, stage by stage, so the table holds the whole pretraining budget. Per run: its data and start, epochs and training time, the first epoch whose validation CER is below
 --threshold (the end of the CTC blank plateau), the best validation CER and the test CER and WER. The
 validation curves of the two target runs, per epoch and per minute of training, go into
 bench/finetuning_curves.png beside the results file.
@@ -28,8 +29,8 @@ from training.checkpointing import read_training_arguments
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runners"))  # the experiment runner's helpers
 from experiments import metrics_rows, save_figure  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-RUNS = {"pretrain": "pretraining", "scratch": "from scratch", "finetune": "fine-tuned from pretraining"}
+REPO_ROOT = Path(__file__).resolve().parents[1]  # where run.sh trains, hence what relative paths start from
+SCRATCH, FINETUNE = "from scratch", "fine-tuned from pretraining"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -77,6 +78,22 @@ def summarize(run_dir: Path, threshold: float) -> dict:
     }
 
 
+def pretraining_stages(run_dir: Path, threshold: float) -> dict[str, dict]:
+    """The pretraining run and the runs it started from through --init_from, earliest first, by label."""
+    stages = [summarize(run_dir, threshold)]
+    seen = {run_dir.resolve()}
+    while stages[0]["init_from"]:
+        start = Path(stages[0]["init_from"])
+        earlier = (start if start.is_absolute() else REPO_ROOT / start).parent  # CKPT is RUN/best_cer
+        if earlier.resolve() in seen or not (earlier / "metrics.jsonl").is_file():
+            break  # a checkpoint of no run folder (e.g. a Hub model): the chain starts there
+        seen.add(earlier.resolve())
+        stages.insert(0, summarize(earlier, threshold))
+    if len(stages) == 1:
+        return {"pretraining": stages[0]}
+    return {f"pretraining, stage {number}": stage for number, stage in enumerate(stages, 1)}
+
+
 def minutes(seconds: float | None) -> str:
     return "–" if seconds is None else f"{seconds / 60:.1f} min"
 
@@ -87,13 +104,13 @@ def table(runs: dict[str, dict], threshold: float) -> list[str]:
         f"{100 * threshold:.0f} % | best validation CER (epoch) | test CER | test WER |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, run in runs.items():
+    for label, run in runs.items():
         data = ", ".join(f"`{Path(dataset).name}`" for dataset in run["datasets"]) or "–"
         start = f"`{run['init_from']}`" if run["init_from"] else "random"
         best = f"{100 * run['best'][0]:.2f} ({run['best'][1]})" if run["best"] else "–"
         test = run["test"]
         cells = [
-            RUNS[name], data, start, f"{run['epochs']} ({run['schedule_epochs'] or '?'})", minutes(run["seconds"]),
+            label, data, start, f"{run['epochs']} ({run['schedule_epochs'] or '?'})", minutes(run["seconds"]),
             str(run["plateau_epochs"] or f"> {run['epochs']}"), best,
             f"{100 * test['cer']:.2f}" if test else "–", f"{100 * test['wer']:.2f}" if test else "–",
         ]  # fmt: skip
@@ -108,12 +125,12 @@ def plot_curves(runs: dict[str, dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, (by_epoch, by_minute) = plt.subplots(1, 2, figsize=(12, 4.2), dpi=110)
-    for name, run in runs.items():
+    for label, run in runs.items():
         validated = [row for row in run["rows"] if "cer" in row]
         cers = [100 * row["cer"] for row in validated]
-        by_epoch.plot([row["epoch"] + 1 for row in validated], cers, marker=".", label=RUNS[name])
+        by_epoch.plot([row["epoch"] + 1 for row in validated], cers, marker=".", label=label)
         if all("elapsed_seconds" in row for row in validated):
-            by_minute.plot([row["elapsed_seconds"] / 60 for row in validated], cers, marker=".", label=RUNS[name])
+            by_minute.plot([row["elapsed_seconds"] / 60 for row in validated], cers, marker=".", label=label)
     for axes, label in ((by_epoch, "epoch"), (by_minute, "minutes of training and validation")):
         axes.set_xlabel(label)
         axes.set_ylabel("validation CER (%)")
@@ -126,15 +143,18 @@ def plot_curves(runs: dict[str, dict], path: Path) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv)
     work = Path(args.work_dir)
-    runs = {name: summarize(work / name, args.threshold) for name in RUNS if (work / name / "metrics.jsonl").is_file()}
-    if not {"scratch", "finetune"} <= set(runs):
-        raise SystemExit(
-            f"{work}: needs the finetune and scratch runs of runners/pretrain/run.sh (found: {sorted(runs)})"
-        )
+    missing = [name for name in ("scratch", "finetune") if not (work / name / "metrics.jsonl").is_file()]
+    if missing:
+        raise SystemExit(f"{work}: needs the finetune and scratch runs of runners/pretrain/run.sh (missing: {missing})")
+    runs = {}
+    if (work / "pretrain" / "metrics.jsonl").is_file():
+        runs.update(pretraining_stages(work / "pretrain", args.threshold))
+    runs[SCRATCH] = summarize(work / "scratch", args.threshold)
+    runs[FINETUNE] = summarize(work / "finetune", args.threshold)
     results = Path(args.results)
     plot_path = results.with_name("finetuning_curves.png")
-    plot_curves({name: runs[name] for name in ("scratch", "finetune")}, plot_path)
-    target = runs["scratch"]["datasets"]
+    plot_curves({label: runs[label] for label in (SCRATCH, FINETUNE)}, plot_path)
+    target = runs[SCRATCH]["datasets"]
     lines = [
         "## Fine-tuning a pretrained recognizer against training from scratch",
         "",

@@ -17,7 +17,8 @@ small preset takes about 70 s of one CPU thread (bench/RESULTS.md), so the defau
 settings with --max_epochs 20 needs at most about 3.5 hours of one thread, 1.75 h with --jobs 2 on
 two cores. WORK/plateau_record.json keeps the budget and each finished setting: running again
 skips finished settings, and an interrupted one starts afresh (a clean wall time); another budget
-needs another --work_dir. WORK/plateau.md gets the table.
+needs another --work_dir. The table goes to WORK/plateau.md and to the "plateau" section of --results
+(bench/RESULTS.md); `--runs` with finished settings only rewrites them without training.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runners"))  # the experiment runner's helpers
 from experiments import OFFLINE_ENV, REPO_ROOT, format_duration, shown, shown_command, threads_per_job, validation_curve  # noqa: E402
+from report_sections import replace_section  # bench/ is the script's folder, hence on sys.path
 
 from data_builders.atomic import write_file_atomic
 
@@ -81,6 +83,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--jobs", type=int, default=1, help="settings trained at once, each with cores / jobs threads")
     parser.add_argument("--python", default=sys.executable, help="interpreter of the training runs")
+    parser.add_argument(
+        "--results",
+        default=str(REPO_ROOT / "bench" / "RESULTS.md"),
+        help="Markdown file whose plateau section is written",
+    )
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if not Path(args.dataset).is_dir():
@@ -233,6 +240,7 @@ class PlateauStudy:
         ]
         text = "\n".join(lines) + "\n"
         write_file_atomic(a.work_dir / "plateau.md", text.encode("utf-8"))
+        replace_section(Path(a.results), "plateau", "## The CTC blank plateau of a fresh model\n\n" + text)
         print("\n" + text, flush=True)
 
 

@@ -17,6 +17,7 @@ def test_plateau_study_stops_runs_at_the_threshold_and_resumes(tmp_path):
         "--runs", "baseline", "blank_bias_prior", "--schedule_epochs", "30", "--max_epochs", "2",
         # CER never exceeds 5 after an epoch of a tiny model: every setting ends after its first epoch.
         "--threshold", "5", "--jobs", "2", "--train_args", "--num_workers 0 --train_batch_size 3",
+        "--results", tmp_path / "RESULTS.md",
     ]  # fmt: skip
     study = subprocess.run(
         list(map(str, command)), cwd=REPO_ROOT, env=training_env(), capture_output=True, text=True, timeout=300
@@ -32,6 +33,7 @@ def test_plateau_study_stops_runs_at_the_threshold_and_resumes(tmp_path):
         assert f"| {name} | 1 |" in study.stdout
     assert "--blank_bias prior" in record["runs"]["blank_bias_prior"]["command"]
     assert (work_dir / "plateau.md").read_text().strip() in study.stdout
+    assert (work_dir / "plateau.md").read_text().strip() in (tmp_path / "RESULTS.md").read_text()
 
     metrics = work_dir / "baseline" / "metrics.jsonl"
     written = os.stat(metrics).st_mtime_ns

@@ -4,6 +4,7 @@ report of bench/finetuning.py on them."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +39,8 @@ def test_pretrain_then_fine_tune(tmp_path):
     assert json.loads((out / "finetune" / "test_results.json").read_text())["num_lines"] == 4
 
     # Pretraining again from the first one (PRETRAIN_FROM): its weights, a new schedule.
-    again = {**env, "OUT": str(tmp_path / "again"), "PRETRAIN_FROM": str(out / "pretrain" / "best_cer")}
+    again_dir = tmp_path / "again"
+    again = {**env, "OUT": str(again_dir), "PRETRAIN_FROM": str(out / "pretrain" / "best_cer")}
     second = subprocess.run(
         ["bash", "runners/pretrain/run.sh", "data", "pretrain"],
         cwd=REPO_ROOT, env=again, capture_output=True, text=True, timeout=600,
@@ -46,9 +48,12 @@ def test_pretrain_then_fine_tune(tmp_path):
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert f"initialised from {out / 'pretrain' / 'best_cer'}" in second.stderr
 
+    # The report on the second pretraining's folder (the target runs copied beside it) lists both stages.
+    for run_dir in ("scratch", "finetune"):
+        shutil.copytree(out / run_dir, again_dir / run_dir)
     results = tmp_path / "RESULTS.md"
     report = subprocess.run(
-        [sys.executable, "bench/finetuning.py", "--work_dir", str(out), "--results", str(results)],
+        [sys.executable, "bench/finetuning.py", "--work_dir", str(again_dir), "--results", str(results)],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
@@ -58,5 +63,10 @@ def test_pretrain_then_fine_tune(tmp_path):
         test = json.loads((out / run_dir / "test_results.json").read_text())
         assert rows[name][7] == f"{100 * test['cer']:.2f}" and rows[name][3] == "1 (1)", rows[name]
     assert rows["fine-tuned from pretraining"][2] == f"`{out / 'pretrain' / 'best_cer'}`"
-    assert rows["from scratch"][2] == "random" and rows["pretraining"][1] == f"`synthetic`, `{extra.name}`"
+    assert rows["from scratch"][2] == "random" and "pretraining" not in rows
+    assert (
+        rows["pretraining, stage 1"][1] == f"`synthetic`, `{extra.name}`"
+        and rows["pretraining, stage 1"][2] == "random"
+    )
+    assert rows["pretraining, stage 2"][2] == f"`{out / 'pretrain' / 'best_cer'}`"
     assert (tmp_path / "finetuning_curves.png").stat().st_size > 0
