@@ -164,9 +164,9 @@ def parse_args(argv=None):
         "--blank_bias",
         type=parse_blank_bias,
         default=None,
-        help="initial output-layer bias of a fresh model: a number sets the blank's (the other classes' stay 0); "
-        "'prior' sets every class's to the log of its share of the training frames (blank: the frames the "
-        "labels leave over). Default: 0 for every class (uniform class scores)",
+        help="initial output-layer bias of a fresh model: 'prior' (the default) sets every class's to the log of its "
+        "share of the training frames (blank: the frames the labels leave over), which shortens the CTC blank "
+        "plateau (bench/plateau.py); a number sets the blank's and the other classes' to 0 (0: the paper's start)",
     )
 
     augment = parser.add_argument_group("augmentation")
@@ -266,6 +266,7 @@ def parse_args(argv=None):
                 parser.error(f"--{flag} and --init_from: the weights and the vocabulary come from --init_from")
     else:
         args.model_preset = args.model_preset or "paper"
+        args.blank_bias = "prior" if args.blank_bias is None else args.blank_bias
     if args.freeze_backbone_epochs < 0:
         parser.error("--freeze_backbone_epochs must be at least 0")
     if args.dataset_config and len(args.dataset) > 1:
@@ -553,7 +554,7 @@ def build_processor_and_model(args, output_dir: Path, vocab_texts: list[str], te
 
 
 def initial_bias(args, processor, config, train_split, train_sizes):
-    """The output-layer bias of a fresh model with --blank_bias, else None."""
+    """The output-layer bias of a fresh model (--blank_bias), None for one from --init_from."""
     if args.blank_bias is None:
         return None
     frames = [output_frames(processor.image_processor, w, h, config.width_stride) for w, h in zip(*train_sizes)]

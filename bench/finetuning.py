@@ -69,6 +69,7 @@ def summarize(run_dir: Path, threshold: float) -> dict:
         "rows": rows,
         "datasets": [datasets] if isinstance(datasets, str) else datasets,
         "init_from": arguments.get("init_from"),
+        "blank_bias": arguments.get("blank_bias"),  # a fresh model's initial output bias (older cards: none)
         "epochs": len(rows),
         "schedule_epochs": arguments.get("num_train_epochs"),
         "seconds": rows[-1].get("elapsed_seconds") if rows else None,
@@ -107,6 +108,8 @@ def table(runs: dict[str, dict], threshold: float) -> list[str]:
     for label, run in runs.items():
         data = ", ".join(f"`{Path(dataset).name}`" for dataset in run["datasets"]) or "–"
         start = f"`{run['init_from']}`" if run["init_from"] else "random"
+        if run["blank_bias"] is not None:
+            start += f" (output bias: {run['blank_bias']})"
         best = f"{100 * run['best'][0]:.2f} ({run['best'][1]})" if run["best"] else "–"
         test = run["test"]
         cells = [

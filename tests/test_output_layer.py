@@ -30,3 +30,14 @@ def test_the_flag_takes_a_number_or_prior():
     assert parse_blank_bias("prior") == "prior" and parse_blank_bias("-2.5") == -2.5
     with pytest.raises(Exception, match="a number or 'prior'"):
         parse_blank_bias("high")
+
+
+def test_a_fresh_model_starts_from_the_prior_and_a_loaded_one_from_its_checkpoint(tmp_path):
+    from train_accelerate import parse_args
+
+    common = ["--dataset", str(tmp_path), "--output_dir", str(tmp_path / "run")]
+    assert parse_args(common).blank_bias == "prior"
+    assert parse_args([*common, "--blank_bias", "0"]).blank_bias == 0.0  # the paper's start
+    assert parse_args([*common, "--init_from", str(tmp_path)]).blank_bias is None
+    with pytest.raises(SystemExit):
+        parse_args([*common, "--init_from", str(tmp_path), "--blank_bias", "prior"])

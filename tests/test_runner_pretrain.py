@@ -63,10 +63,10 @@ def test_pretrain_then_fine_tune(tmp_path):
         test = json.loads((out / run_dir / "test_results.json").read_text())
         assert rows[name][7] == f"{100 * test['cer']:.2f}" and rows[name][3] == "1 (1)", rows[name]
     assert rows["fine-tuned from pretraining"][2] == f"`{out / 'pretrain' / 'best_cer'}`"
-    assert rows["from scratch"][2] == "random" and "pretraining" not in rows
+    assert rows["from scratch"][2] == "random (output bias: prior)" and "pretraining" not in rows
     assert (
         rows["pretraining, stage 1"][1] == f"`synthetic`, `{extra.name}`"
-        and rows["pretraining, stage 1"][2] == "random"
+        and rows["pretraining, stage 1"][2] == "random (output bias: prior)"
     )
     assert rows["pretraining, stage 2"][2] == f"`{out / 'pretrain' / 'best_cer'}`"
     assert (tmp_path / "finetuning_curves.png").stat().st_size > 0
