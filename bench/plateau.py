@@ -219,27 +219,35 @@ class PlateauStudy:
     def report(self) -> None:
         a = self.args
         rows = [
-            f"| setting | epochs to CER < {100 * a.threshold:.0f} % | wall time to it | epochs run | wall time run "
-            "| last CER |",
-            "|---|---|---|---|---|---|",
+            f"| setting | arguments | epochs to CER < {100 * a.threshold:.0f} % | wall time to it | epochs run "
+            "| wall time run | last CER |",
+            "|---|---|---|---|---|---|---|",
         ]
-        for name in GRID:
-            entry = self.record["runs"].get(name)
-            if not entry or not entry.get("done"):
-                continue
+        finished = {name: self.record["runs"][name] for name in GRID if self.record["runs"].get(name, {}).get("done")}
+        for name, entry in finished.items():
             reached = entry["epochs_to_threshold"]
             epochs = f"{reached}" if reached is not None else f"> {entry['epochs_run']}"
             seconds = format_duration(entry["seconds_to_threshold"]) if reached is not None else "–"
-            cells = [name, epochs, seconds, str(entry["epochs_run"]), format_duration(entry["seconds_run"]),
+            cells = [name, f"`{shlex.join(GRID[name])}`" if GRID[name] else "–", epochs, seconds,
+                     str(entry["epochs_run"]), format_duration(entry["seconds_run"]),
                      f"{100 * entry['last_cer']:.2f} %"]  # fmt: skip
             rows.append("| " + " | ".join(cells) + " |")
+        reached = {
+            name: entry["epochs_to_threshold"] for name, entry in finished.items() if entry["epochs_to_threshold"]
+        }
+        fewest = min(reached.values(), default=None)
+        winners = ", ".join(name for name, epochs in reached.items() if epochs == fewest)
+        summary = [f"Fewest epochs to the threshold: {winners} ({fewest}).", ""] if reached else []
         lines = [
             f"Plateau study: {shown(a.dataset)}, preset {a.preset}, schedule of {a.schedule_epochs} epochs, "
             f"at most {a.max_epochs} per setting, seed {a.seed}, {a.jobs} run(s) at once with "
-            f"OMP_NUM_THREADS={threads_per_job(a.jobs)}, common arguments `{a.train_args}`.",
+            f"OMP_NUM_THREADS={threads_per_job(a.jobs)}, common arguments `{a.train_args}`. Every setting adds its "
+            f"arguments to the paper's recipe (`{shlex.join(PAPER_START)}`); wall times depend on what else the "
+            "machine ran, epochs do not.",
             "",
             *rows,
             "",
+            *summary,
             f"Command: `{shlex.join(['python', 'bench/plateau.py', *a.argv])}`",
         ]
         text = "\n".join(lines) + "\n"

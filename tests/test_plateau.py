@@ -30,8 +30,11 @@ def test_plateau_study_stops_runs_at_the_threshold_and_resumes(tmp_path):
         assert run["done"] and run["epochs_to_threshold"] == 1 and run["seconds_to_threshold"] > 0
         assert 1 <= run["epochs_run"] < 30  # stopped (SIGTERM, state saved) long before its schedule ends
         assert (work_dir / name / "state" / "training_progress.json").is_file()
-        assert f"| {name} | 1 |" in study.stdout
+        arguments = "`--blank_bias prior`" if name == "blank_bias_prior" else "–"
+        assert f"| {name} | {arguments} | 1 |" in study.stdout
     assert "--blank_bias prior" in record["runs"]["blank_bias_prior"]["command"]
+    assert "--blank_bias 0" in record["runs"]["baseline"]["command"]  # the paper's start, whatever the default
+    assert "Fewest epochs to the threshold: baseline, blank_bias_prior (1)." in study.stdout
     assert (work_dir / "plateau.md").read_text().strip() in study.stdout
     assert (work_dir / "plateau.md").read_text().strip() in (tmp_path / "RESULTS.md").read_text()
 
@@ -42,4 +45,4 @@ def test_plateau_study_stops_runs_at_the_threshold_and_resumes(tmp_path):
     )
     assert again.returncode == 0, again.stderr[-3000:]
     assert "baseline: finished earlier" in again.stdout and "blank_bias_prior: finished earlier" in again.stdout
-    assert os.stat(metrics).st_mtime_ns == written and "| baseline | 1 |" in again.stdout
+    assert os.stat(metrics).st_mtime_ns == written and "| baseline | – | 1 |" in again.stdout
