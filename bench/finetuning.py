@@ -9,8 +9,8 @@ their best_cer/ from test_results.json, or from eval/results.json when a time li
 A pretraining that started from a checkpoint of an earlier run (PRETRAIN_FROM) is listed with that run
 before it, stage by stage, so the table holds the whole pretraining budget. Per run: its data and start, epochs and training time, the first epoch whose validation CER is below
 --threshold (the end of the CTC blank plateau), the best validation CER and the test CER and WER. The
-validation curves of the two target runs, per epoch and per minute of training, go into
-bench/finetuning_curves.png beside the results file.
+validation curves of the two target runs (and of any --other_runs on the target), per epoch and per
+minute of training, go into bench/finetuning_curves.png beside the results file.
 """
 
 from __future__ import annotations
@@ -38,6 +38,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--work_dir", default="outputs/pretrain", help="OUT of runners/pretrain/run.sh")
     parser.add_argument(
         "--threshold", type=float, default=0.9, help="validation CER that ends the plateau (default: 0.9)"
+    )
+    parser.add_argument(
+        "--other_runs",
+        nargs="*",
+        default=[],
+        help="further train_accelerate.py folders on the target (e.g. another schedule or start), tabled and plotted "
+        "after the two target runs under their folder's path",
     )
     parser.add_argument("--results", default=str(REPO_ROOT / "bench" / "RESULTS.md"))
     args = parser.parse_args(argv)
@@ -154,9 +161,15 @@ def main(argv=None) -> None:
         runs.update(pretraining_stages(work / "pretrain", args.threshold))
     runs[SCRATCH] = summarize(work / "scratch", args.threshold)
     runs[FINETUNE] = summarize(work / "finetune", args.threshold)
+    others = {}
+    for folder in map(Path, args.other_runs):
+        if not (folder / "metrics.jsonl").is_file():
+            raise SystemExit(f"--other_runs: {folder} holds no metrics.jsonl of a train_accelerate.py run")
+        others[f"`{folder}`"] = summarize(folder, args.threshold)
+    runs.update(others)
     results = Path(args.results)
     plot_path = results.with_name("finetuning_curves.png")
-    plot_curves({label: runs[label] for label in (SCRATCH, FINETUNE)}, plot_path)
+    plot_curves({label: runs[label] for label in (SCRATCH, FINETUNE, *others)}, plot_path)
     target = runs[SCRATCH]["datasets"]
     lines = [
         "## Fine-tuning a pretrained recognizer against training from scratch",

@@ -53,7 +53,8 @@ def test_pretrain_then_fine_tune(tmp_path):
         shutil.copytree(out / run_dir, again_dir / run_dir)
     results = tmp_path / "RESULTS.md"
     report = subprocess.run(
-        [sys.executable, "bench/finetuning.py", "--work_dir", str(again_dir), "--results", str(results)],
+        [sys.executable, "bench/finetuning.py", "--work_dir", str(again_dir), "--results", str(results),
+         "--other_runs", str(out / "scratch")],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
@@ -69,4 +70,5 @@ def test_pretrain_then_fine_tune(tmp_path):
         and rows["pretraining, stage 1"][2] == "random (output bias: prior)"
     )
     assert rows["pretraining, stage 2"][2] == f"`{out / 'pretrain' / 'best_cer'}`"
+    assert rows[f"`{out / 'scratch'}`"][1:] == rows["from scratch"][1:]  # another run on the target, by its path
     assert (tmp_path / "finetuning_curves.png").stat().st_size > 0
