@@ -138,6 +138,7 @@ def plot_curves(runs: dict[str, dict], path: Path) -> None:
     for label, run in runs.items():
         validated = [row for row in run["rows"] if "cer" in row]
         cers = [100 * row["cer"] for row in validated]
+        label = label.strip("`")  # a folder's path is code in the table, plain text in the legend
         by_epoch.plot([row["epoch"] + 1 for row in validated], cers, marker=".", label=label)
         if all("elapsed_seconds" in row for row in validated):
             by_minute.plot([row["elapsed_seconds"] / 60 for row in validated], cers, marker=".", label=label)
