@@ -166,7 +166,7 @@ def parse_args(argv=None):
         default=None,
         help="initial output-layer bias of a fresh model: 'prior' (the default) sets every class's to the log of its "
         "share of the training frames (blank: the frames the labels leave over), which shortens the CTC blank "
-        "plateau (bench/plateau.py); a number sets the blank's and the other classes' to 0 (0: the paper's start)",
+        "plateau (bench/plateau.py); a number sets the blank's and leaves every other class at 0 (0: the paper's start)",
     )
 
     augment = parser.add_argument_group("augmentation")

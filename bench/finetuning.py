@@ -7,8 +7,9 @@ Reads the train_accelerate.py folders that runners/pretrain/run.sh writes under 
 (validated on its first dataset), `finetune` and `scratch` (the target collection; test figures of
 their best_cer/ from test_results.json, or from eval/results.json when a time limit stopped the run).
 A pretraining that started from a checkpoint of an earlier run (PRETRAIN_FROM) is listed with that run
-before it, stage by stage, so the table holds the whole pretraining budget. Per run: its data and start, epochs and training time, the first epoch whose validation CER is below
---threshold (the end of the CTC blank plateau), the best validation CER and the test CER and WER. The
+before it, stage by stage, so the table holds the whole pretraining budget. Per run: its data and start,
+epochs and training time, the first epoch whose validation CER is below --threshold (the end of the CTC
+blank plateau), the best validation CER and the test CER and WER. The
 validation curves of the two target runs (and of any --other_runs on the target), per epoch and per
 minute of training, go into bench/finetuning_curves.png beside the results file.
 """
@@ -138,10 +139,10 @@ def plot_curves(runs: dict[str, dict], path: Path) -> None:
     for label, run in runs.items():
         validated = [row for row in run["rows"] if "cer" in row]
         cers = [100 * row["cer"] for row in validated]
-        label = label.strip("`")  # a folder's path is code in the table, plain text in the legend
-        by_epoch.plot([row["epoch"] + 1 for row in validated], cers, marker=".", label=label)
+        legend = label.strip("`")  # a folder's path is code in the table, plain text in the legend
+        by_epoch.plot([row["epoch"] + 1 for row in validated], cers, marker=".", label=legend)
         if all("elapsed_seconds" in row for row in validated):
-            by_minute.plot([row["elapsed_seconds"] / 60 for row in validated], cers, marker=".", label=label)
+            by_minute.plot([row["elapsed_seconds"] / 60 for row in validated], cers, marker=".", label=legend)
     for axes, label in ((by_epoch, "epoch"), (by_minute, "minutes of training and validation")):
         axes.set_xlabel(label)
         axes.set_ylabel("validation CER (%)")
