@@ -7,10 +7,9 @@ Reads the train_accelerate.py folders that runners/pretrain/run.sh writes under 
 (validated on its first dataset), `finetune` and `scratch` (the target collection; test figures of
 their best_cer/ from test_results.json, or from eval/results.json when a time limit stopped the run).
 A pretraining that started from a checkpoint of an earlier run (PRETRAIN_FROM) is listed with that run
-before it, stage by stage, so the table holds the whole pretraining budget. Per run: its data and start,
-epochs and training time, the first epoch whose validation CER is below --threshold (the end of the CTC
-blank plateau), the best validation CER and the test CER and WER. The
-validation curves of the two target runs (and of any --other_runs on the target), per epoch and per
+before it, stage by stage, so the table holds the whole pretraining budget. Per run: its data, start and
+seed, epochs and training time, the first epoch whose validation CER is below --threshold (the end of the
+CTC blank plateau), the best validation CER and the test CER and WER. The validation curves of the two target runs (and of any --other_runs on the target), per epoch and per
 minute of training, go into bench/finetuning_curves.png beside the results file.
 """
 
@@ -78,6 +77,7 @@ def summarize(run_dir: Path, threshold: float) -> dict:
         "datasets": [datasets] if isinstance(datasets, str) else datasets,
         "init_from": arguments.get("init_from"),
         "blank_bias": arguments.get("blank_bias"),  # a fresh model's initial output bias (older cards: none)
+        "seed": arguments.get("seed"),
         "epochs": len(rows),
         "schedule_epochs": arguments.get("num_train_epochs"),
         "seconds": rows[-1].get("elapsed_seconds") if rows else None,
@@ -109,9 +109,9 @@ def minutes(seconds: float | None) -> str:
 
 def table(runs: dict[str, dict], threshold: float) -> list[str]:
     lines = [
-        f"| run | data | start | epochs (of schedule) | training time | first epoch with validation CER < "
+        f"| run | data | start | seed | epochs (of schedule) | training time | first epoch with validation CER < "
         f"{100 * threshold:.0f} % | best validation CER (epoch) | test CER | test WER |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, run in runs.items():
         data = ", ".join(f"`{Path(dataset).name}`" for dataset in run["datasets"]) or "–"
@@ -121,7 +121,7 @@ def table(runs: dict[str, dict], threshold: float) -> list[str]:
         best = f"{100 * run['best'][0]:.2f} ({run['best'][1]})" if run["best"] else "–"
         test = run["test"]
         cells = [
-            label, data, start, f"{run['epochs']} ({run['schedule_epochs'] or '?'})", minutes(run["seconds"]),
+            label, data, start, str(run["seed"] if run["seed"] is not None else "–"), f"{run['epochs']} ({run['schedule_epochs'] or '?'})", minutes(run["seconds"]),
             str(run["plateau_epochs"] or f"> {run['epochs']}"), best,
             f"{100 * test['cer']:.2f}" if test else "–", f"{100 * test['wer']:.2f}" if test else "–",
         ]  # fmt: skip

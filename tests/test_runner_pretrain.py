@@ -62,7 +62,8 @@ def test_pretrain_then_fine_tune(tmp_path):
     rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in section.splitlines() if line.startswith("| ")}
     for name, run_dir in (("from scratch", "scratch"), ("fine-tuned from pretraining", "finetune")):
         test = json.loads((out / run_dir / "test_results.json").read_text())
-        assert rows[name][7] == f"{100 * test['cer']:.2f}" and rows[name][3] == "1 (1)", rows[name]
+        assert rows[name][8] == f"{100 * test['cer']:.2f}" and rows[name][4] == "1 (1)", rows[name]
+        assert rows[name][3] == "6955", rows[name]  # the runner's seed
     assert rows["fine-tuned from pretraining"][2] == f"`{out / 'pretrain' / 'best_cer'}`"
     assert rows["from scratch"][2] == "random (output bias: prior)" and "pretraining" not in rows
     assert (
