@@ -176,7 +176,7 @@ def parse_args(argv=None):
     augment.add_argument(
         "--corpus",
         default=None,
-        help="text corpus (one line per text) for StackMix, rewritten by the text rules' corpus rules; "
+        help="text corpus (one line per text) for StackMix, rewritten by the text rules' spelling rules; "
         "default: recombined training transcriptions",
     )
     augment.add_argument(

@@ -5,7 +5,8 @@
 writes `CKPT/alphabet.json` and `CKPT/language_model/` (see `ctc_beam_search`) from the corpus and,
 with `--dataset`, the transcriptions of its train split. Texts are written the way the model
 writes: corpus lines go through the text rules' `from_plain_text` (the dataset's transcription
-conventions), every text through `preprocess`, and corpus lines with characters the model cannot
+conventions; with `--dataset`, its spelling rules take the rates of its transcriptions, each rewrite
+made where it is the usual form), every text through `preprocess`, and corpus lines with characters the model cannot
 emit are left out. A line is a sentence; words are what spaces separate (the unit beam search
 scores). KenLM's `lmplz` estimates the model when it is on the PATH; otherwise `kneser_ney`
 does, with the same smoothing. Nothing already in CKPT changes unless the build succeeds.
@@ -93,15 +94,19 @@ def _load_processor(model: str):
     return processor
 
 
-def corpus_sentences(path: Path, processor, report: dict) -> Iterator[str]:
-    """Corpus lines in the model's conventions; lines with characters the model cannot emit are counted and skipped."""
+def corpus_sentences(path: Path, processor, report: dict, training_texts: list[str] | None = None) -> Iterator[str]:
+    """Corpus lines in the model's conventions (spelling rules fitted on `training_texts`); lines with
+    characters the model cannot emit are counted and skipped."""
     rules = get_text_rules(processor.text_rules)
+    spellings = rules.spelling_rules(training_texts)
+    if spellings:
+        report["spelling_rules"] = [rule.describe() for rule in spellings]
     charset = {token for token in processor.tokenizer.get_vocab() if len(token) == 1}
     number = 0
     try:
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
-                text = rules.preprocess(rules.from_plain_text(line))
+                text = rules.preprocess(rules.from_plain_text(line, spellings))
                 if not text:
                     continue
                 if set(text) <= charset:
@@ -172,9 +177,8 @@ def build(args) -> dict:
         "estimator": estimator,
     }
     report["decoder"] = processor.decoder
-    sentences = list(corpus_sentences(corpus, processor, report))
-    if args.dataset:
-        sentences += dataset_sentences(args.dataset, args.dataset_split, processor, report)
+    training = dataset_sentences(args.dataset, args.dataset_split, processor, report) if args.dataset else []
+    sentences = list(corpus_sentences(corpus, processor, report, training)) + training
     if not sentences:
         raise LanguageModelBuildError(
             f"corpus {corpus}: no line is written in characters the model can emit; check the file and the checkpoint"
@@ -203,6 +207,8 @@ def build_from_arguments(argv=None) -> None:
         f"{report['sentences']} lines and {report['words']} distinct words; corpus lines kept {report['corpus_lines']}, "
         f"skipped {report['corpus_lines_skipped']} (characters the model cannot emit); dataset lines {report['dataset_lines']}"
     )
+    for rule in report.get("spelling_rules", []):
+        print(f"corpus spelling: {rule}")
     print("beam search uses it with decoder='beam'; eval.py --tune_lm chooses its weights and makes beam the default")
     if report["decoder"] == "beam":
         print(

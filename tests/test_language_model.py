@@ -235,6 +235,15 @@ def test_build_writes_the_language_model_in_the_transcription_conventions(tmp_pa
     processor = StackMixHTRProcessor.from_pretrained(checkpoint)
     assert processor.has_language_model and processor.decoder == "greedy"  # beam becomes the default by tuning
 
+    # A dataset whose scribe spells "et" out at a word's start: the corpus follows it there.
+    datasets.Dataset.from_dict({"text": ["etiam & veluti", "deus etiam"]}).to_parquet(
+        str(dataset / "data" / "train-00000-of-00001.parquet")
+    )
+    assert lm_main([*argv, "--overwrite"]) == 0
+    assert "corpus spelling: 'et' written '&': word 100% (1/1), start 0% (0/2)" in capsys.readouterr().out
+    words = set((folder / "unigrams.txt").read_text(encoding="utf-8").split())
+    assert {"etiam", "&", "itaq."} <= words and "&iam" not in words
+
     # An existing model is kept unless --overwrite; bad input exits with 2 and one line.
     assert lm_main(argv) == 2
     assert "already exists; pass --overwrite" in capsys.readouterr().err

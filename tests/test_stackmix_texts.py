@@ -1,4 +1,4 @@
-"""StackMix texts and schedule: corpus rules, character coverage, replace/add modes and the warm-up."""
+"""StackMix texts and schedule: corpus spelling, character coverage, replace/add modes and the warm-up."""
 
 import logging
 
@@ -8,36 +8,15 @@ from PIL import Image
 from test_stackmix import bank_dir, glyph_line  # noqa: F401  (the module-scoped bank fixture)
 
 from augmentations.stackmix import CorpusCoverageError, StackMixReplacement, build_text_source, load_corpus
-from augmentations.stackmix.corpus_rules import LigatureRule, fit_corpus_rules
-
-
-def test_ligature_rule_measures_rates_per_position_and_applies_them():
-    training = ["& dixit", "videlic& nasc&ur", "&iam &. credet", "poss&"]
-    rule = LigatureRule("et", "&").fit(training)
-    assert rule.rate("word") == 1.0  # "&" and "&." (punctuation after it is ignored)
-    assert rule.rate("start") == 1.0
-    assert rule.rate("middle") == 1.0
-    assert rule.counts["end"] == {"&": 2, "et": 1} and rule.rate("end") == pytest.approx(2 / 3)
-    rng = np.random.default_rng(0)
-    assert rule.apply("et dixit etiam nascetur", rng) == "& dixit &iam nasc&ur"
-    assert rule.apply("Et tamen", rng) == "Et tamen"  # only the lower-case form the scribe ligates
-    ends = [rule.apply("credet", rng) for _ in range(600)]
-    assert ends.count("cred&") / 600 == pytest.approx(2 / 3, abs=0.06)
-    assert "end 67% (2/3)" in rule.describe()
-
-
-def test_saintgall_profile_has_the_et_rule_and_others_none():
-    assert [type(rule) for rule in fit_corpus_rules("saintgall", ["&"])] == [LigatureRule]
-    assert fit_corpus_rules("iam", ["& et"]) == []
 
 
 def test_corpus_in_the_manuscript_spelling(tmp_path):
     corpus = tmp_path / "corpus.txt"
-    corpus.write_text("et deus dixit\nfiat lux et lux facta est\n", encoding="utf-8")
-    training = ["& deus", "fiat lux", "dixit &"]
+    corpus.write_text("et deus dixit\nfiat lux et lux facta est\nest itaque\n", encoding="utf-8")
+    training = ["& deus", "fiat lux", "dixit &", "est itaque"]  # this scribe writes "-que" in full
     charset = set("".join(training)) | set("fcetx")
     loaded = load_corpus(corpus, charset, text_rules="saintgall", training_texts=training)
-    assert loaded.texts == ["& deus dixit", "fiat lux & lux facta est"]
+    assert loaded.texts == ["& deus dixit", "fiat lux & lux facta est", "est itaque"]
     # Without the profile's rule the corpus never produces "&": it is filtered to the bank's
     # characters but the "&" of the training texts is missing, so it is refused with the list.
     with pytest.raises(CorpusCoverageError, match="'&'"):

@@ -1,6 +1,7 @@
+import numpy as np
 import pytest
 
-from modeling_stackmix_htr.text_rules import TEXT_RULES_NAMES, get_text_rules
+from modeling_stackmix_htr.text_rules import TEXT_RULES_NAMES, SpellingRule, get_text_rules
 
 
 @pytest.mark.parametrize("name", TEXT_RULES_NAMES)
@@ -61,6 +62,39 @@ def test_saint_gall_writes_plain_latin_in_the_manuscript_conventions():
     assert rules.from_plain_text("Et etiam deus et homo") == "Et &iam deus & homo"  # the capital is spelled out
     assert rules.from_plain_text("itaque quoque. que atque") == "itaq. quoq. que atq."  # enclitic -que only
     assert get_text_rules("iam").from_plain_text("et itaque") == "et itaque"
+    assert get_text_rules("iam").spelling_rules(["& et"]) == []
+
+
+def test_spelling_rule_measures_rates_per_position_and_applies_them():
+    training = ["& dixit", "videlic& nasc&ur", "&iam &. credet", "poss&"]
+    rule = SpellingRule("et", "&").fit(training)
+    assert rule.rate("word") == 1.0  # "&" and "&." (punctuation after it is ignored)
+    assert rule.rate("start") == 1.0
+    assert rule.rate("middle") == 1.0
+    assert rule.counts["end"] == {"&": 2, "et": 1} and rule.rate("end") == pytest.approx(2 / 3)
+    rng = np.random.default_rng(0)
+    assert rule.apply("et dixit etiam nascetur", rng) == "& dixit &iam nasc&ur"
+    assert rule.apply("Et tamen", rng) == "Et tamen"  # only the lower-case form the scribe ligates
+    ends = [rule.apply("credet", rng) for _ in range(600)]
+    assert ends.count("cred&") / 600 == pytest.approx(2 / 3, abs=0.06)
+    assert "end 67% (2/3)" in rule.describe()
+    # Without a generator each occurrence takes its position's usual form.
+    assert SpellingRule("et", "&").fit(["credet poss& videl&"]).apply("credet") == "cred&"
+    assert SpellingRule("et", "&").fit(["credet possit credet"]).apply("credet") == "credet"
+
+
+def test_fitted_spelling_follows_the_transcriptions_and_the_profile_where_they_are_silent():
+    rules = get_text_rules("saintgall")
+    # This hand writes "-que" in full twice and "q." once: the usual form is the full one.
+    fitted = rules.spelling_rules(["itaque usq. atque", "deus"])
+    que, et = fitted
+    assert que.rate("end") == pytest.approx(1 / 3) and "unseen" in et.describe()
+    assert rules.from_plain_text("itaque etiam", fitted) == "itaque &iam"  # "et" unseen: the profile's rule
+    assert rules.from_plain_text("itaque etiam") == "itaq. &iam"
+    # The written form's full stop absorbs the one after it, and a word "que" is left alone.
+    assert rules.from_plain_text("atque. que,") == "atq. que,"
+    with pytest.raises(ValueError, match="unknown position.*'inside'"):
+        SpellingRule("que", "q.", ("inside",))
 
 
 def test_unknown_profile_names_the_choices():

@@ -241,7 +241,7 @@ def parse_args(argv=None) -> argparse.Namespace:
             help="share of texts from --corpus; the rest recombined",
         )
         command.add_argument(
-            "--text_rules", default="none", help="text-rules profile applied to corpus lines (with its corpus rules)"
+            "--text_rules", default="none", help="text-rules profile applied to corpus lines (with its spelling rules)"
         )
         command.add_argument("--max_length", type=int, default=MAX_CORPUS_LENGTH, help="longest corpus line kept")
         command.add_argument("--seed", type=int, default=0)

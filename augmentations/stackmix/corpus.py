@@ -1,8 +1,8 @@
 """Texts for StackMix: a corpus file in the manuscript's spelling, in-domain recombinations, or a mix.
 
-* `load_corpus`: one text per line of a file, normalised by the text rules, rewritten by the
-  profile's corpus rules (`corpus_rules`: e.g. Saint Gall's "et" -> "&" where the scribe writes
-  the ligature), kept when every character is in the bank and it has at most 110 characters. It
+* `load_corpus`: one text per line of a file, normalised by the text rules and written in the
+  manuscript's spelling by the profile's spelling rules, at the rates of the training
+  transcriptions (e.g. Saint Gall's "et" -> "&" where the scribe writes the ligature), kept when every character is in the bank and it has at most 110 characters. It
   reports the training characters that the kept texts never produce and refuses a corpus that
   produces fewer than `MIN_CHARACTER_COVERAGE` of them: such a corpus would teach the model that
   those characters do not exist.
@@ -25,8 +25,6 @@ from typing import Protocol
 import numpy as np
 
 from data_builders.errors import InputError, MissingInputError
-
-from .corpus_rules import fit_corpus_rules
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +67,7 @@ def load_corpus(
     training_texts: list[str] | None = None,
     seed: int = 0,
 ) -> Corpus:
-    """One text per line, normalised by `text_rules` and rewritten by its corpus rules (fitted on
+    """One text per line, normalised by `text_rules` and rewritten by its spelling rules (fitted on
     `training_texts`, drawn with `seed`), kept when every character is in `charset` and it has
     1..`max_length` characters.
 
@@ -82,17 +80,15 @@ def load_corpus(
     if not path.is_file():
         raise MissingInputError(f"corpus file {path} does not exist")
     rules, allowed = get_text_rules(text_rules), set(charset)
-    rewrites = fit_corpus_rules(text_rules, training_texts or [])
-    for rule in rewrites:
-        logger.info("corpus rule of %r: %s", text_rules, rule.describe())
+    spellings = rules.spelling_rules(training_texts)
+    for rule in spellings:
+        logger.info("spelling rule of %r: %s", text_rules, rule.describe())
     rng = np.random.default_rng(seed)
     texts, total = [], 0
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             total += 1
-            text = rules.preprocess(line)
-            for rule in rewrites:
-                text = rule.apply(text, rng)
+            text = rules.from_plain_text(rules.preprocess(line), spellings, rng)
             if text and len(text) <= max_length and set(text) <= allowed:
                 texts.append(text)
     logger.info(
@@ -121,7 +117,7 @@ def check_character_coverage(texts: list[str], training_texts: list[str], source
         raise CorpusCoverageError(
             f"corpus {source} produces {coverage:.1%} of the {len(needed)} characters of the training transcriptions "
             f"(at least {MIN_CHARACTER_COVERAGE:.0%} needed); never produced: {shown}. Use a corpus in the "
-            "manuscript's spelling (or corpus rules for its text-rules profile), or leave the corpus out to "
+            "manuscript's spelling (or spelling rules for its text-rules profile), or leave the corpus out to "
             "write recombined training transcriptions."
         )
     logger.warning("corpus %s never produces %d training character(s): %s", source, len(missing), shown)
