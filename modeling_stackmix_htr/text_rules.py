@@ -216,7 +216,7 @@ class SaintGallTextRules(TextRules):
     Plain text (a Latin corpus, whose punctuation is already ".") takes the scribe's habits: the
     enclitic "-que" abbreviated "q." ("itaque" -> "itaq."), and the letters "et" as the ligature "&"
     wherever they occur ("etiam" -> "&iam"). On the 466 training lines of the official split the
-    scribe writes a word-final "que" as "q." 30 times of 40, and "et" as "&" 131 of 132 times as a
+    scribe writes a word-final "que" as "q." 30 times of 37, and "et" as "&" 131 of 132 times as a
     word, 9 of 9 at a word's start, 69 of 70 at its end and 47 of 60 inside it.
     """
 
