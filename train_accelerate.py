@@ -703,9 +703,11 @@ def train_epoch(args, accelerator, model, optimizer, scheduler, train_loader, ep
                 accelerator.backward(loss)
                 epoch_totals.add_loss(loss)
             if accelerator.sync_gradients:
-                if args.max_grad_norm and not nonfinite_in_window:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
                 if not nonfinite_in_window:
+                    # Without --max_grad_norm an infinite bound only measures the norm (for the log).
+                    norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm or math.inf)
+                    if norm is not None:
+                        epoch_totals.add_grad_norm(norm)
                     optimizer.step()
                 epoch_totals.lr = scheduler.get_last_lr()[0]  # the rate of this update, logged
                 # A skipped update still uses its slot of the schedule, which stays tied to epochs.
@@ -738,6 +740,7 @@ def epoch_row(accelerator, epoch: int, progress: dict, train: dict, validation: 
         **({"val_loss": validation["loss"]} if validation else {}),
         **{metric: validation[metric] for metric in METRIC_KEYS if validation},
         "lr": train["lr"],
+        "grad_norm_max": train["grad_norm_max"],
         "train_lines": int(train["lines"]),  # real and generated lines trained on this epoch
         "train_samples_per_second": train["lines"] / max(train["seconds"], 1e-9),
         "elapsed_seconds": progress["elapsed_seconds"],

@@ -50,7 +50,9 @@ class JsonlLogger:
 
 class EpochTotals:
     """Training loss sum, loss count, lines and seconds of the current epoch, over all processes,
-    and `lr`, the learning rate of its latest optimizer update.
+    `lr`, the learning rate of its latest optimizer update, and the largest gradient norm of its
+    updates (before clipping; the same on every process once gradients are all-reduced), which
+    shows the steps that throw a run off course.
 
     `saved` are the totals recorded in a state saved mid-epoch, so that an epoch resumed there
     reports the whole epoch, not only its resumed part. Losses accumulate on the device (no sync
@@ -61,6 +63,8 @@ class EpochTotals:
         self.accelerator = accelerator
         self.saved = saved or {"loss_sum": 0.0, "losses": 0, "lines": 0, "seconds": 0.0, "lr": lr}
         self.lr = self.saved["lr"]
+        # A device tensor, read once per epoch (no sync per step); states saved before it existed lack it.
+        self.grad_norm_max = torch.tensor(self.saved.get("grad_norm_max", 0.0), device=accelerator.device)
         self.losses = torch.zeros(2, device=accelerator.device)  # sum of finite batch losses, their count
         self.lines = 0
         self.started = time.perf_counter()
@@ -71,8 +75,13 @@ class EpochTotals:
     def add_lines(self, count: int) -> None:
         self.lines += count
 
+    def add_grad_norm(self, norm: torch.Tensor) -> None:
+        """Count an update's gradient norm; an overflowed one (fp16 loss scaling, a skipped step) is not."""
+        norm = norm.detach().float().to(self.grad_norm_max.device)
+        self.grad_norm_max = torch.maximum(self.grad_norm_max, torch.where(torch.isfinite(norm), norm, 0.0))
+
     def totals(self) -> dict:
-        """{"loss_sum", "losses", "lines", "seconds", "lr"} of the epoch so far (JSON-ready)."""
+        """{"loss_sum", "losses", "lines", "seconds", "lr", "grad_norm_max"} of the epoch so far (JSON-ready)."""
         local = torch.cat([self.losses, torch.tensor([float(self.lines)], device=self.losses.device)])
         loss_sum, losses, lines = self.accelerator.reduce(local, reduction="sum").tolist()
         return {
@@ -81,4 +90,5 @@ class EpochTotals:
             "lines": self.saved["lines"] + int(lines),
             "seconds": self.saved["seconds"] + time.perf_counter() - self.started,
             "lr": self.lr,
+            "grad_norm_max": self.grad_norm_max.item(),
         }
