@@ -213,7 +213,13 @@ def parse_args(argv=None):
     train.add_argument("--weight_decay", type=float, default=1e-2)
     train.add_argument("--pct_start", type=float, default=0.1, help="OneCycleLR's warm-up fraction")
     train.add_argument("--final_div_factor", type=float, default=1e5, help="OneCycleLR's final_div_factor")
-    train.add_argument("--max_grad_norm", type=float, default=None, help="clip gradients to this norm (off by default)")
+    train.add_argument(
+        "--max_grad_norm",
+        type=float,
+        default=1.0,
+        help="clip gradients to this norm; 0 turns clipping off (the paper's recipe). The default keeps the "
+        "high-learning-rate epochs from throwing a run off course (bench/RESULTS.md, fine-tuning)",
+    )
     train.add_argument(
         "--freeze_backbone_epochs",
         type=int,
@@ -704,7 +710,7 @@ def train_epoch(args, accelerator, model, optimizer, scheduler, train_loader, ep
                 epoch_totals.add_loss(loss)
             if accelerator.sync_gradients:
                 if not nonfinite_in_window:
-                    # Without --max_grad_norm an infinite bound only measures the norm (for the log).
+                    # With clipping off an infinite bound only measures the norm (for the log).
                     norm = accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm or math.inf)
                     if norm is not None:
                         epoch_totals.add_grad_norm(norm)

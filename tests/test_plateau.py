@@ -33,7 +33,8 @@ def test_plateau_study_stops_runs_at_the_threshold_and_resumes(tmp_path):
         arguments = "`--blank_bias prior`" if name == "blank_bias_prior" else "–"
         assert f"| {name} | {arguments} | 1 |" in study.stdout
     assert "--blank_bias prior" in record["runs"]["blank_bias_prior"]["command"]
-    assert "--blank_bias 0" in record["runs"]["baseline"]["command"]  # the paper's start, whatever the default
+    # The paper's start and no clipping, whatever the defaults.
+    assert "--blank_bias 0 --max_grad_norm 0" in record["runs"]["baseline"]["command"]
     assert "Fewest epochs to the threshold: baseline, blank_bias_prior (1)." in study.stdout
     assert (work_dir / "plateau.md").read_text().strip() in study.stdout
     assert (work_dir / "plateau.md").read_text().strip() in (tmp_path / "RESULTS.md").read_text()
