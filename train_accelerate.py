@@ -275,6 +275,8 @@ def parse_args(argv=None):
         args.blank_bias = "prior" if args.blank_bias is None else args.blank_bias
     if args.freeze_backbone_epochs < 0:
         parser.error("--freeze_backbone_epochs must be at least 0")
+    if args.max_grad_norm < 0:
+        parser.error("--max_grad_norm must be at least 0 (0 turns clipping off)")
     if args.dataset_config and len(args.dataset) > 1:
         parser.error("--dataset_config applies to a single --dataset")
     if args.dataset_probabilities is not None:

@@ -9,8 +9,9 @@ their best_cer/ from test_results.json, or from eval/results.json when a time li
 A pretraining that started from a checkpoint of an earlier run (PRETRAIN_FROM) is listed with that run
 before it, stage by stage, so the table holds the whole pretraining budget. Per run: its data, start and
 seed, epochs and training time, the first epoch whose validation CER is below --threshold (the end of the
-CTC blank plateau), the best validation CER and the test CER and WER. The validation curves of the two target runs (and of any --other_runs on the target), per epoch and per
-minute of training, go into bench/finetuning_curves.png beside the results file.
+CTC blank plateau), the best validation CER and the test CER and WER. The validation curves of the
+two target runs (and of any --other_runs on the target), per epoch and per minute of training, go into
+bench/finetuning_curves.png beside the results file.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ writes `CKPT/alphabet.json` and `CKPT/language_model/` (see `ctc_beam_search`) f
 with `--dataset`, the transcriptions of its train split. Texts are written the way the model
 writes: corpus lines go through the text rules' `from_plain_text` (the dataset's transcription
 conventions; with `--dataset`, its spelling rules take the rates of its transcriptions, each rewrite
-made where it is the usual form), every text through `preprocess`, and corpus lines with characters the model cannot
-emit are left out. A line is a sentence; words are what spaces separate (the unit beam search
-scores). KenLM's `lmplz` estimates the model when it is on the PATH; otherwise `kneser_ney`
-does, with the same smoothing. Nothing already in CKPT changes unless the build succeeds.
+made where it is the usual form), every text through `preprocess`, and corpus lines with characters
+the model cannot emit are left out. A line is a sentence; words are what spaces separate (the unit
+beam search scores). KenLM's `lmplz` estimates the model when it is on the PATH; otherwise
+`kneser_ney` does, with the same smoothing. Nothing already in CKPT changes unless the build succeeds.
 
 Beam search only uses the model once the checkpoint decodes with `decoder="beam"`:
 `python eval.py --model CKPT --dataset DS --tune_lm` chooses alpha and beta and sets it.

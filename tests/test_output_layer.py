@@ -1,4 +1,5 @@
-"""The initial output-layer bias: a blank bias, or every class at the log of its share of frames."""
+"""The two training defaults that depart from the paper's recipe: the initial output-layer bias (a
+blank bias, or every class at the log of its share of frames) and gradient clipping."""
 
 import math
 
@@ -41,3 +42,14 @@ def test_a_fresh_model_starts_from_the_prior_and_a_loaded_one_from_its_checkpoin
     assert parse_args([*common, "--init_from", str(tmp_path)]).blank_bias is None
     with pytest.raises(SystemExit):
         parse_args([*common, "--init_from", str(tmp_path), "--blank_bias", "prior"])
+
+
+def test_gradients_are_clipped_to_norm_1_unless_turned_off(tmp_path, capsys):
+    from train_accelerate import parse_args
+
+    common = ["--dataset", str(tmp_path), "--output_dir", str(tmp_path / "run")]
+    assert parse_args(common).max_grad_norm == 1.0
+    assert parse_args([*common, "--max_grad_norm", "0"]).max_grad_norm == 0.0  # the paper's recipe
+    with pytest.raises(SystemExit):
+        parse_args([*common, "--max_grad_norm", "-1"])  # a negative bound would flip the gradients
+    assert "--max_grad_norm must be at least 0" in capsys.readouterr().err

@@ -68,7 +68,7 @@ def test_metrics_and_test_predictions_are_written(finished_run):
         for key in ("train_loss", "val_loss", "cer", "wer", "string_accuracy", "lr", "train_samples_per_second"):
             assert isinstance(row[key], float), key
         assert row["world_size"] == 1 and row["peak_memory_mb"] > 0 and row["nonfinite_losses"] == 0
-        assert math.isfinite(row["grad_norm_max"]) and row["grad_norm_max"] > 0  # measured without clipping
+        assert math.isfinite(row["grad_norm_max"]) and row["grad_norm_max"] > 0  # the norm before clipping
     assert 0 < rows[0]["elapsed_seconds"] < rows[1]["elapsed_seconds"]  # the run's time so far, per epoch
     assert list((output_dir / "logs").rglob("events.out.tfevents*"))
 

@@ -2,10 +2,11 @@
 
 * `load_corpus`: one text per line of a file, normalised by the text rules and written in the
   manuscript's spelling by the profile's spelling rules, at the rates of the training
-  transcriptions (e.g. Saint Gall's "et" -> "&" where the scribe writes the ligature), kept when every character is in the bank and it has at most 110 characters. It
-  reports the training characters that the kept texts never produce and refuses a corpus that
-  produces fewer than `MIN_CHARACTER_COVERAGE` of them: such a corpus would teach the model that
-  those characters do not exist.
+  transcriptions (e.g. Saint Gall's "et" -> "&" where the scribe writes the ligature), kept when
+  every character is in the bank and it has at most 110 characters. It reports the training
+  characters that the kept texts never produce and refuses a corpus that produces fewer than
+  `MIN_CHARACTER_COVERAGE` of them: such a corpus would teach the model that those characters do
+  not exist.
 * `RecombinedTexts`: new lines from the training transcriptions themselves, by a random walk over
   their word bigrams (each step continues with a word that followed the current one somewhere in
   the training lines), cut to the length of a random training line. The texts keep the
