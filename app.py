@@ -37,7 +37,7 @@ from transformers import pipeline
 
 from augmentations.character_spans import character_spans, shade_spans
 from augmentations.stackmix import StackMixGenerator
-from augmentations.stackmix.frame_mapping import FrameMapping, measure_frame_mapping
+from augmentations.stackmix.frame_mapping import FrameMapping, NoCharacterEmittedError, measure_frame_mapping
 from augmentations.stackmix.writing import write_line
 from data_builders.errors import InputError, run_command
 from data_builders.loading import could_be_hub_id
@@ -175,7 +175,7 @@ def probe_mapping(recognizer, lines: list[list[str | None]]) -> FrameMapping:
         mapping, _ = measure_frame_mapping(
             model, inputs["pixel_values"].to(model.device), inputs["pixel_mask"].to(model.device), MAPPING_PROBE_FRAMES
         )
-    except ValueError:  # the model emits nothing on them
+    except NoCharacterEmittedError:  # the model emits nothing on them
         return nominal
     return mapping
 
@@ -315,6 +315,21 @@ def write(demo: Demo, text: str, seed, randomize: bool):
 # ----------------------------------------------------------------------------- the page
 
 
+def reports_unreadable_uploads(component: gr.Image) -> gr.Image:
+    """`component`, reporting an upload it cannot decode in the page's words (gradio's own message is generic)."""
+    decode = component.preprocess
+
+    def preprocess(payload):
+        try:
+            return decode(payload)
+        except (OSError, ValueError) as error:  # PIL's UnidentifiedImageError is an OSError
+            name = getattr(payload, "orig_name", None) or "The upload"
+            raise gr.Error(f"{name} is not an image this page can read (PNG, JPEG, TIFF, ...): {error}") from error
+
+    component.preprocess = preprocess
+    return component
+
+
 def build_page(demo: Demo) -> gr.Blocks:
     processor = demo.processor
     decoders = [("greedy", "greedy")]
@@ -325,8 +340,10 @@ def build_page(demo: Demo) -> gr.Blocks:
         with gr.Tab("Read"):
             with gr.Row():
                 with gr.Column():
-                    image = gr.Image(
-                        type="filepath", image_mode=None, label="Line image, or page image", elem_id="read-image"
+                    image = reports_unreadable_uploads(
+                        gr.Image(
+                            type="filepath", image_mode=None, label="Line image, or page image", elem_id="read-image"
+                        )
                     )
                     layout = gr.File(
                         file_types=[".xml"],

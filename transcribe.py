@@ -48,7 +48,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import pipeline
 
-from data_builders.atomic import write_file_atomic
+from data_builders.atomic import check_output_folder, write_file_atomic
 from data_builders.errors import InputError, run_command
 from data_builders.page_layout import (
     FORMAT_NAMES,
@@ -147,13 +147,28 @@ def page_root(xml_file: Path) -> Path:
     return folder.parent if folder.name.lower() in XML_FOLDERS else folder
 
 
-def _files_of_tree(path: Path, skip_invalid: bool) -> list[InputFile]:
+def _files_of_tree(path: Path, skip_invalid: bool, output_dir: Path) -> list[InputFile]:
     try:
         source = PageSource(path)
     except zipfile.BadZipFile as error:
         raise TranscriptionError(f"{path}: not a readable ZIP archive ({error})") from error
     with source:
         names = source.names()
+        if source.unsafe_names:
+            shown = ", ".join(source.unsafe_names[:3]) + (", ..." if len(source.unsafe_names) > 3 else "")
+            print(
+                f"skipped {len(source.unsafe_names)} entries of {path} with an absolute name, a drive letter or "
+                f"a '..' part (they would be read and written outside their folders): {shown}",
+                file=sys.stderr,
+            )
+        if (
+            path.is_dir()
+            and output_dir.resolve().is_relative_to(path.resolve())
+            and output_dir.resolve() != path.resolve()
+        ):
+            # Outputs of an earlier run written inside this input folder are never inputs.
+            inside = output_dir.resolve().relative_to(path.resolve()).as_posix() + "/"
+            names = [name for name in names if not name.startswith(inside)]
         pages, _, unreadable = find_pages(source, names)
         for name, error in unreadable:
             message = f"{source.label(name)}: {error}"
@@ -168,15 +183,16 @@ def _files_of_tree(path: Path, skip_invalid: bool) -> list[InputFile]:
     return [InputFile(path, name, None, _without_suffix(name)) for name in images]
 
 
-def find_input_files(inputs: list[str], skip_invalid: bool) -> list[InputFile]:
-    """Every page and line image of the inputs, in a fixed order (every process sees the same)."""
+def find_input_files(inputs: list[str], skip_invalid: bool, output_dir: Path) -> list[InputFile]:
+    """Every page and line image of the inputs, in a fixed order (every process sees the same);
+    nothing under `output_dir`."""
     files = []
     for given in inputs:
         path = Path(given)
         if not path.exists():
             raise TranscriptionError(f"input not found: {given}")
         if path.is_dir() or (path.suffix.lower() == ".zip" and path.is_file()):
-            files += _files_of_tree(path, skip_invalid)
+            files += _files_of_tree(path, skip_invalid, output_dir)
         elif path.suffix.lower() == ".xml":
             try:
                 with open(path, "rb") as handle:
@@ -204,6 +220,8 @@ def output_paths(files: list[InputFile], output_dir: Path, output_format: str | 
     paths, claimed = [], {}
     for file in files:
         path = output_dir / (file.output_name + file.output_suffix(output_format))
+        if not path.resolve().is_relative_to(output_dir.resolve()):
+            raise TranscriptionError(f"{file.label} would be written outside --output_dir ({path})")
         other = claimed.setdefault(path, file)
         if other is not file:
             raise TranscriptionError(
@@ -377,8 +395,8 @@ def main(argv=None) -> Counts:
     state = PartialState(cpu=use_cpu)
     device = torch.device(args.device) if args.device else state.device
     args.batch_size = args.batch_size or default_batch_size(device)
-    output_dir = Path(args.output_dir)
-    files = find_input_files(args.input, args.skip_invalid)
+    output_dir = check_output_folder(args.output_dir, "--output_dir")  # before the model is loaded
+    files = find_input_files(args.input, args.skip_invalid, output_dir)
     paths = output_paths(files, output_dir, args.format)
     # Shared out before skipping finished files, so a resumed run gives each process the same files.
     mine = list(zip(files, paths))[state.process_index :: state.num_processes]

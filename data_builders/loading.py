@@ -34,13 +34,16 @@ class DatasetLoadError(InputError):
 
 
 def could_be_hub_id(name: str | os.PathLike) -> bool:
-    """Whether `name` has the form of a Hub repo id ("name" or "owner/name"); a path like
-    "/data/x" or "runs/a/b" has not, so when it does not exist it is simply a missing folder."""
+    """Whether a `name` that is no local folder is to be tried on the Hub: it has the form of a repo id
+    ("name" or "owner/name") and its owner part is not a folder here. A path like "/data/x" or
+    "runs/a/b", or "data/mine" beside a folder "data", is simply a missing folder."""
+    name = str(name)
     try:
-        validate_repo_id(str(name))
+        validate_repo_id(name)
     except HFValidationError:
         return False
-    return True
+    owner, _, rest = name.partition("/")
+    return not (rest and Path(owner).is_dir())
 
 
 def _describe(error: BaseException) -> str:

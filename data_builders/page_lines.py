@@ -161,6 +161,10 @@ def iter_page_records(
             hint = "".join(
                 f"; it holds {FORMAT_NAMES[kind]} files: use the {BUILDER_OF_FORMAT[kind]} builder" for kind in others
             )
+            if source.unsafe_names:
+                hint += (
+                    f"; {len(source.unsafe_names)} entries with an absolute name, a drive letter or '..' were not read"
+                )
             raise InvalidInputError(f"no {FORMAT_NAMES[file_format]} files in {raw_dir}{hint}")
         for name, error in unreadable:
             yield Invalid(f"{name} ({error.detail})", error.problem)
@@ -209,6 +213,12 @@ def iter_page_records(
                     "baseline": [[round(x), round(y)] for x, y in line.baseline],
                 }
                 yield Record(sample_id, page_split, line.text, encode_line(cut.pixels, page.image_format), metadata)
+        unsafe = source.unsafe_names
+    if unsafe:
+        shown = ", ".join(unsafe[:3]) + (", ..." if len(unsafe) > 3 else "")
+        yield Excluded(
+            len(unsafe), f"archive entries with an absolute name, a drive letter or a '..' part, not read: {shown}"
+        )
     if not_in_split:
         yield Excluded(not_in_split, "pages in none of the split lists (counted in pages)")
     if other_xml:

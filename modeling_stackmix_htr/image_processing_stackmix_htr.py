@@ -80,6 +80,12 @@ class StackMixHTRImageProcessor(BaseImageProcessor):
             if image.shape[0] == 0 or image.shape[1] == 0:
                 raise ValueError(f"{name}: the image is empty ({image.shape[1]}x{image.shape[0]} pixels)")
             image = Image.fromarray(np.ascontiguousarray(image))
+        elif isinstance(image, (bytes, bytearray, memoryview)):
+            # As transformers' image pipelines (load_image): encoded bytes are decoded by the caller.
+            raise TypeError(
+                f"{name}: got the raw bytes of an encoded image; decode them first: "
+                "PIL.Image.open(io.BytesIO(data)), or pass the file's path"
+            )
         elif not isinstance(image, Image.Image):
             raise TypeError(
                 f"{name}: expected a PIL image, a uint8 numpy array or a file path, got {type(image).__name__}"

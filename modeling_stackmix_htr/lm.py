@@ -26,6 +26,7 @@ from pathlib import Path
 
 from data_builders.atomic import atomic_folder, check_output_folder, write_file_atomic
 from data_builders.errors import InputError, run_command
+from data_builders.text_files import utf8_lines
 
 from .ctc_beam_search import (
     ALPHABET_FILE,
@@ -102,22 +103,15 @@ def corpus_sentences(path: Path, processor, report: dict, training_texts: list[s
     if spellings:
         report["spelling_rules"] = [rule.describe() for rule in spellings]
     charset = {token for token in processor.tokenizer.get_vocab() if len(token) == 1}
-    number = 0
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                text = rules.preprocess(rules.from_plain_text(line, spellings))
-                if not text:
-                    continue
-                if set(text) <= charset:
-                    report["corpus_lines"] += 1
-                    yield text
-                else:
-                    report["corpus_lines_skipped"] += 1
-    except UnicodeDecodeError as error:
-        raise LanguageModelBuildError(
-            f"corpus {path}: not UTF-8 text near line {number + 1} ({error.reason})"
-        ) from error
+    for line in utf8_lines(path, "corpus"):
+        text = rules.preprocess(rules.from_plain_text(line, spellings))
+        if not text:
+            continue
+        if set(text) <= charset:
+            report["corpus_lines"] += 1
+            yield text
+        else:
+            report["corpus_lines_skipped"] += 1
 
 
 def dataset_sentences(dataset: str, split: str, processor, report: dict) -> list[str]:

@@ -1,5 +1,7 @@
 """StackMix's ResNet34-BiLSTM-CTC line recognizer as a transformers model."""
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -286,12 +288,39 @@ class StackMixHTRBiLSTM(nn.LSTM):
         return hidden
 
 
+def _give_weights_the_usual_mode(folder: Path) -> None:
+    """transformers writes the weights through an owner-only temporary file: give them the mode a
+    plain `open()` gives (0666 less the umask), so other accounts can load the checkpoint too."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.glob("model*.safetensors*"):
+        os.chmod(path, 0o666 & ~umask)
+
+
+def _check_weights_readable(folder: Path) -> None:
+    """Name an unreadable weights file instead of transformers' "No such file or directory"."""
+    for path in folder.glob("model*.safetensors*"):
+        if not os.access(path, os.R_OK):
+            raise PermissionError(
+                f"{path}: this account may not read it (mode {stat.filemode(path.stat().st_mode)}); ask its owner "
+                f"to run `chmod a+r {path}`"
+            )
+
+
 class StackMixHTRPreTrainedModel(PreTrainedModel):
     config_class = StackMixHTRConfig
     base_model_prefix = "stackmix_htr"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
     supports_gradient_checkpointing = False
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        if isinstance(pretrained_model_name_or_path, (str, os.PathLike)) and os.path.isdir(
+            pretrained_model_name_or_path
+        ):
+            _check_weights_readable(Path(pretrained_model_name_or_path))
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module):
@@ -418,7 +447,8 @@ class StackMixHTRForCTC(StackMixHTRPreTrainedModel):
         previous = getattr(self.config, "custom_pipelines", None)
         self.config.custom_pipelines = custom_pipelines_entry()
         try:
-            return super().save_pretrained(save_directory, *args, **kwargs)
+            super().save_pretrained(save_directory, *args, **kwargs)
+            _give_weights_the_usual_mode(Path(save_directory))
         finally:
             # In memory the model keeps serving the installed pipeline (see StackMixHTRConfig).
             if previous is None:

@@ -303,7 +303,9 @@ def export_checkpoint(checkpoint: str, output_dir: str, opset: int = DEFAULT_OPS
     source, target = Path(checkpoint), Path(output_dir)
     if not (source / "config.json").is_file():
         raise OnnxExportError(f"{source}: not a checkpoint folder (no config.json)")
-    check_output_folder(target, "output_dir", overwrite=overwrite)
+    if source.resolve() == target.resolve() or source.resolve().is_relative_to(target.resolve()):
+        raise OnnxExportError(f"output_dir {target} is or holds the checkpoint {source}; choose another output_dir")
+    check_output_folder(target, "output_dir", overwrite=overwrite, kind=("an ONNX export", (ONNX_FILE, "config.json")))
     try:
         model = StackMixHTRForCTC.from_pretrained(source)
         processor = AutoProcessor.from_pretrained(source)
@@ -323,7 +325,9 @@ def main(argv=None) -> None:
     export.add_argument("checkpoint", help="a save_pretrained checkpoint folder (e.g. outputs/run/best_cer)")
     export.add_argument("output_dir", help="the folder to write (model.onnx, config.json, processor files)")
     export.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
-    export.add_argument("--overwrite", action="store_true", help="replace output_dir if it exists")
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace output_dir if it exists and is an earlier ONNX export"
+    )
     args = parser.parse_args(argv)
     target = export_checkpoint(args.checkpoint, args.output_dir, opset=args.opset, overwrite=args.overwrite)
     print(f"wrote {target / ONNX_FILE}")

@@ -71,8 +71,8 @@ class HandwritingRecognitionPipeline(Pipeline):
         return {}, {}, {"decoding": {name: value for name, value in decoding.items() if value is not None}}
 
     def __call__(self, inputs, batch_size=None, **kwargs):
-        if isinstance(inputs, (Image.Image, np.ndarray, str, os.PathLike)):
-            return super().__call__(inputs, **kwargs)
+        if isinstance(inputs, (Image.Image, np.ndarray, str, os.PathLike, bytes, bytearray, memoryview)):
+            return super().__call__(inputs, **kwargs)  # one image (bytes: refused by the image processor)
         _, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
         if batch_size is None:
             batch_size = self._batch_size or 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import xml.etree.ElementTree as ET
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -351,7 +352,7 @@ def test_external_entities_are_never_resolved(tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET")
     raw = tmp_path / "raw"
-    make_drawn_pages(raw, ["p"])
+    make_drawn_pages(raw, ["p", "q"])
     xml = raw / "p.xml"
     text = xml.read_text()
     doctype = f'<!DOCTYPE PcGts [<!ENTITY leak SYSTEM "file://{secret}">]>\n'
@@ -359,10 +360,54 @@ def test_external_entities_are_never_resolved(tmp_path):
         "<Unicode>third p</Unicode>", "<Unicode>&leak;third p</Unicode>"
     )
     xml.write_text(text)
-    build("page_xml", raw, tmp_path / "out", split=(1, 0, 0), progress=False)
+    # The page is refused by name: its text cannot be known without reading outside the export.
+    with pytest.raises(InvalidInputError, match=r"malformed XML \(1\): p\.xml \(Entity 'leak' not defined"):
+        build("page_xml", raw, tmp_path / "out", split=(1, 0, 0), progress=False)
+    build("page_xml", raw, tmp_path / "out", split=(1, 0, 0), skip_invalid=True, progress=False)
     texts = [row["text"] for _, row in rows(tmp_path / "out", tmp_path).values()]
-    assert "&leak;third p" in texts  # the reference stays as written, unexpanded
-    assert not any("SECRET" in text for text in texts)
+    assert sorted(texts) == sorted(line.text + " q" for line in drawn_lines())
+    assert not any("SECRET" in text or "&" in text for text in texts)
+
+
+def test_entities_declared_in_the_file_are_expanded_in_the_texts(tmp_path):
+    raw = tmp_path / "raw"
+    make_drawn_pages(raw, ["p"])
+    xml = raw / "p.xml"
+    text = xml.read_text(encoding="utf-8").replace(
+        "<!-- written by the test fixtures -->\n", '<!DOCTYPE PcGts [<!ENTITY ae "\u00e6">]>\n'
+    )
+    xml.write_text(text.replace("<Unicode>third p</Unicode>", "<Unicode>th&ae;rd p</Unicode>"), encoding="utf-8")
+    build("page_xml", raw, tmp_path / "out", split=(1, 0, 0), progress=False)
+    assert rows(tmp_path / "out", tmp_path)["p/r2l1"][1]["text"] == "th\u00e6rd p"  # never the reference "&ae;"
+
+
+def test_zip_entries_with_absolute_names_or_dot_dot_are_left_out_and_counted(tmp_path):
+    pages = make_drawn_pages(tmp_path / "export", ["a", "b"], xml_folder="page")
+    archive = zip_folder(tmp_path / "export", tmp_path / "export.zip")
+    with zipfile.ZipFile(archive, "a") as handle:
+        # zipfile strips a leading "/" from names it is given as paths, but not from a ZipInfo's name.
+        for name in ("/x/page/evil.xml", "/x/evil.png", "../up/page/evil.xml", "C:/scans/page/evil.xml"):
+            source = tmp_path / "export" / ("page/a.xml" if name.endswith(".xml") else "a.png")
+            handle.writestr(zipfile.ZipInfo(name), source.read_bytes())
+    with PageSource(archive) as source:
+        assert "/x/page/evil.xml" not in source.names() and len(source.unsafe_names) == 4
+    build("page_xml", archive, tmp_path / "out", split=(1, 0, 0), progress=False)  # ends: no endless image lookup
+    built = rows(tmp_path / "out", tmp_path)
+    assert sorted(built) == sorted(f"{page}/{line.line_id}" for page, lines in pages.items() for line in lines)
+    assert "archive entries with an absolute name, a drive letter or a '..' part, not read: " in card(tmp_path / "out")
+
+
+def test_a_polygon_too_flat_for_writing_is_named_or_skipped(tmp_path):
+    raw = tmp_path / "raw"
+    make_drawn_pages(raw, ["p"])
+    xml = raw / "p.xml"
+    xml.write_text(
+        xml.read_text().replace('points="40,130 200,128 204,180 40,182"', 'points="40,130 200,130 200,131 40,131"')
+    )
+    with pytest.raises(InvalidInputError, match=r"line polygon only 1 px tall \(at least 3 needed\) \(1\): p/r2l1"):
+        build("page_xml", raw, tmp_path / "out", split=(1, 0, 0), progress=False)
+    report = build("page_xml", raw, tmp_path / "out", split=(1, 0, 0), skip_invalid=True, progress=False)
+    assert report.num_skipped == 1 and sum(report.counts.values()) == 2
 
 
 def test_wrong_builder_and_not_a_zip(tmp_path, capsys):

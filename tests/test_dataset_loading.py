@@ -106,3 +106,13 @@ def test_a_rewritten_folder_of_another_format_loads_its_new_rows(tmp_path):
     for text in ("first", "second"):
         (folder / "data" / "train.csv").write_text(f"sample_id,text\nline-0,{text}\n", encoding="utf-8")
         assert load_dataset_folder_or_hub(folder, split="train")["text"] == [text]
+
+
+def test_a_missing_folder_beside_existing_ones_is_not_looked_up_on_the_hub(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        "data_builders.loading._load_hub", lambda *args: pytest.fail("a missing local folder was looked up on the Hub")
+    )
+    with pytest.raises(InputError, match=r"^dataset data/mine: no such folder$"):
+        load_dataset_folder_or_hub("data/mine")

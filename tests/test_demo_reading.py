@@ -89,6 +89,17 @@ def test_bad_uploads_are_reported_on_the_page(demo_and_checkpoint, tmp_path):
         app.read(demo, str(tmp_path / "line.png"), None, "greedy", 16, 0, 0)
 
 
+def test_an_upload_that_is_not_an_image_is_named_in_the_pages_words(tmp_path):
+    from gradio.data_classes import FileData
+
+    upload = tmp_path / "notes.png"
+    upload.write_text("a text file with an image suffix")
+    with pytest.raises(gr.Error, match=r"notes.png is not an image this page can read \(PNG, JPEG, TIFF, ...\)"):
+        app.reports_unreadable_uploads(gr.Image(type="filepath")).preprocess(
+            FileData(path=str(upload), orig_name="notes.png")
+        )
+
+
 def test_writing_keeps_its_seed_and_names_what_the_bank_cannot_write(demo_and_checkpoint):
     demo, _ = demo_and_checkpoint
     image, seed, note = app.write(demo, "abc dab", 7, False)

@@ -252,6 +252,17 @@ def test_build_writes_the_language_model_in_the_transcription_conventions(tmp_pa
     assert sorted(os.listdir(folder)) == ["2gram.arpa", "attrs.json", "unigrams.txt"]
 
 
+def test_a_corpus_that_is_not_utf8_is_reported_at_its_line(tmp_path, capsys):
+    checkpoint = tmp_path / "checkpoint"
+    StackMixHTRProcessor.from_texts(["homo deus"]).save_pretrained(checkpoint)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(b"deus\n" * 5000 + b"homo d\xe9us\n" + b"deus\n" * 10)  # Latin-1 at line 5001
+    assert lm_main(["build", "--model", str(checkpoint), "--corpus", str(corpus)]) == 2
+    assert (
+        f"corpus {corpus}: line 5001 is not UTF-8 text (invalid continuation byte at byte 6" in capsys.readouterr().err
+    )
+
+
 def test_build_runs_lmplz_when_it_is_on_the_path(tmp_path, monkeypatch):
     # A stand-in lmplz that records its arguments and writes a prepared bigram model.
     prepared = write_language_model(tmp_path / "prepared", ["homo deus"]) / "2gram.arpa"

@@ -1,4 +1,7 @@
 import math
+import os
+import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,6 +162,21 @@ def test_save_and_load_reproduce_logits(tmp_path):
             # changes the order of SIMD sums: equal up to float rounding, not bit for bit.
             torch.testing.assert_close(loaded(pixels, pixel_mask=mask).logits, expected, atol=1e-6, rtol=1e-6)
             assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+
+
+def test_saved_weights_are_readable_by_other_accounts_and_an_unreadable_file_is_named(tmp_path, monkeypatch):
+    previous = os.umask(0o022)
+    try:
+        tiny_model().save_pretrained(tmp_path)
+    finally:
+        os.umask(previous)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()}
+    assert modes["model.safetensors"] == modes["config.json"] == 0o644
+    weights = tmp_path / "model.safetensors"
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != weights and real_access(path, mode))
+    with pytest.raises(PermissionError, match=r"model.safetensors: this account may not read it .*chmod a\+r"):
+        AutoModelForCTC.from_pretrained(tmp_path)
 
 
 def _torchvision_names(backbone_state: dict) -> dict:

@@ -2,6 +2,7 @@
 the command line, eval.py --backend onnx and the pipeline's backend option."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -12,8 +13,9 @@ from test_eval import REPO_ROOT, TEST_TEXTS, eval_script, write_checkpoint, writ
 from transformers import AutoProcessor, pipeline
 
 import modeling_stackmix_htr  # noqa: F401  (registers the Auto classes and the pipeline)
+from data_builders.errors import InputError
 from modeling_stackmix_htr import StackMixHTRForCTC
-from modeling_stackmix_htr.onnx import ONNX_FILE, StackMixHTROnnxModel
+from modeling_stackmix_htr.onnx import ONNX_FILE, StackMixHTROnnxModel, export_checkpoint
 
 pytest.importorskip("onnxruntime")
 
@@ -86,6 +88,29 @@ def test_cli_errors_are_one_line_with_exit_code_2(checkpoint, exported, tmp_path
     missing = run_cli("export", tmp_path / "nowhere", tmp_path / "out")
     assert missing.returncode == 2 and "not a checkpoint folder (no config.json)" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_export_never_replaces_what_is_not_an_export(checkpoint, exported, tmp_path):
+    """--overwrite replaces an earlier export only: never the checkpoint, a training run or other files."""
+    source = shutil.copytree(checkpoint, tmp_path / "run" / "best_cer")
+    (tmp_path / "run" / "state").mkdir()
+    (tmp_path / "run" / "metrics.jsonl").write_text("{}\n")
+    others = tmp_path / "notes"
+    others.mkdir()
+    (others / "thesis.txt").write_text("keep me")
+    before = sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*"))
+    for target, reason in (
+        (source, "is or holds the checkpoint"),
+        (tmp_path / "run", "is or holds the checkpoint"),
+        (others, "exists and is not an ONNX export"),
+    ):
+        with pytest.raises(InputError, match=reason):
+            export_checkpoint(str(source), str(target), overwrite=True)
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == before
+    assert (others / "thesis.txt").read_text() == "keep me"
+    again = shutil.copytree(exported, tmp_path / "earlier_export")
+    export_checkpoint(str(source), str(again), overwrite=True)  # an export is replaced
+    assert (again / ONNX_FILE).is_file()
 
 
 def test_eval_onnx_backend_scores_like_pytorch(checkpoint, exported, tmp_path):

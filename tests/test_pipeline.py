@@ -160,6 +160,14 @@ def test_a_bad_image_in_a_batch_is_named(recognizer, tmp_path):
         recognizer([_line(1), _line(2), str(tmp_path / "missing.png")], batch_size=2)
 
 
+def test_encoded_bytes_are_refused_as_transformers_image_pipelines_refuse_them(recognizer, tmp_path):
+    path = tmp_path / "line.png"
+    Image.fromarray(_line(1)).save(path)
+    for given in (path.read_bytes(), [path.read_bytes()]):
+        with pytest.raises(TypeError, match=r"raw bytes of an encoded image; decode them first"):
+            recognizer(given)
+
+
 def test_checkpoint_folders_carry_the_pipeline(checkpoint, recognizer):
     config = json.loads((checkpoint / "config.json").read_text())
     assert config["custom_pipelines"] == {

@@ -484,6 +484,27 @@ def test_commands_report_bad_input_in_one_line_with_status_2(command, bank_dir, 
     assert "Traceback" not in result.stderr
 
 
+def test_char_masks_of_a_model_that_reads_only_blanks_say_what_to_do(tmp_path, capsys):
+    import torch
+
+    import modeling_stackmix_htr as htr
+    from augmentations.stackmix.__main__ import main as stackmix_main
+    from data_builders.errors import run_command
+
+    texts = ["ab ba", "abc"]
+    write_dataset(tmp_path / "dataset", texts)
+    processor = htr.StackMixHTRProcessor.from_texts(texts)
+    model = htr.StackMixHTRForCTC(htr.StackMixHTRConfig.from_preset("tiny", vocab_size=processor.vocab_size))
+    with torch.no_grad():  # the CTC blank plateau: the blank wins every frame
+        model.head[-1].bias.fill_(-20.0)
+        model.head[-1].bias[processor.blank_id] = 20.0
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    argv = ["char-masks", "--model", str(tmp_path / "model"), "--dataset", str(tmp_path / "dataset")]
+    assert run_command(stackmix_main, [*argv, "--output_dir", str(tmp_path / "masks"), "--device", "cpu"]) == 2
+    assert "still on the CTC blank plateau?" in capsys.readouterr().err and not (tmp_path / "masks").exists()
+
+
 def test_write_line_leaves_out_what_the_bank_cannot_write_and_follows_its_seed(generator):
     written = write_line(generator, "  abc\tzab  yz ", seed=5)
     assert written.missing == ["z", "y"] and written.text == "abc ab"

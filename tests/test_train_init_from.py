@@ -66,3 +66,16 @@ def test_keep_stops_the_run_with_the_unknown_characters(tmp_path):
     assert result.returncode == 2
     assert "the checkpoint's vocabulary lacks 1 character(s) of the data: 'x' (U+0078)" in result.stdout
     assert "Traceback" not in result.stdout and not (tmp_path / "run" / "last").exists()
+
+
+def test_a_missing_folder_is_named_as_missing_not_as_a_network_problem(tmp_path):
+    dataset = make_tiny_dataset(tmp_path / "data", NEW_HAND)
+    # The run's working folder is the repository: "tests/..." has a Hub id's form, but "tests" is a folder here.
+    for missing in (tmp_path / "runs" / "best_cer", "tests/no_such_checkpoint", "no_such_owner/model"):
+        result = run_training(*tiny_run(dataset, tmp_path / "run", epochs=1, batch_size=3), "--init_from", missing)
+        assert result.returncode == 2, result.stdout[-2000:]
+        assert "Traceback" not in result.stdout
+        if str(missing).startswith("no_such_owner"):  # only a name that can be nothing but a Hub id goes there
+            assert f"--init_from {missing} (no such local folder; tried it as a Hub model id)" in result.stdout
+        else:
+            assert f"error: --init_from {missing}: no such folder\n" in result.stdout

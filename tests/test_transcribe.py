@@ -10,10 +10,11 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 import pytest
-from page_fixtures import ALTO_V4, PAGE_2013, PAGE_2019, draw_page, drawn_lines, make_drawn_pages
+from page_fixtures import ALTO_V4, PAGE_2013, PAGE_2019, draw_page, drawn_lines, make_drawn_pages, zip_folder
 from recognizer_support import make_checkpoint
 from training_support import REPO_ROOT, training_env, two_cpu_processes
 from transformers import pipeline
@@ -348,6 +349,60 @@ def test_inputs_are_never_replaced(checkpoint, tmp_path):
         run(checkpoint, [tmp_path / "raw" / "p.png"], tmp_path / "out", "--format", "page")
     with pytest.raises(transcribe.TranscriptionError, match="input not found"):
         run(checkpoint, [tmp_path / "nowhere"], tmp_path / "out")
+
+
+def test_an_output_folder_inside_the_input_is_never_read_back(checkpoint, tmp_path):
+    raw = tmp_path / "raw"
+    make_drawn_pages(raw, ["p1", "p2"])
+    first = run(checkpoint, [raw], raw / "out")
+    again = run(checkpoint, [raw], raw / "out", "--overwrite")
+    assert first.pages == again.pages == 2
+    assert sorted(path.relative_to(raw / "out").as_posix() for path in (raw / "out").rglob("*")) == ["p1.xml", "p2.xml"]
+
+
+def test_zip_entries_with_absolute_names_are_skipped_and_nothing_is_written_outside(checkpoint, tmp_path, capsys):
+    make_drawn_pages(tmp_path / "export", ["a"])
+    archive = zip_folder(tmp_path / "export", tmp_path / "export.zip")
+    with zipfile.ZipFile(archive, "a") as handle:
+        handle.writestr(zipfile.ZipInfo(f"{tmp_path}/escaped/a.xml"), (tmp_path / "export" / "a.xml").read_bytes())
+        handle.writestr(zipfile.ZipInfo("../escaped/a.xml"), (tmp_path / "export" / "a.xml").read_bytes())
+    counts = run(checkpoint, [archive], tmp_path / "out")
+    assert counts.pages == 1 and not (tmp_path / "escaped").exists()
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["a.xml"]
+    assert "skipped 2 entries of" in capsys.readouterr().err
+
+
+def test_an_unwritable_output_folder_is_refused_before_the_model_is_loaded(checkpoint, tmp_path, monkeypatch):
+    make_drawn_pages(tmp_path / "raw", ["p"])
+    monkeypatch.setattr(transcribe, "load_checkpoint", lambda *args, **kwargs: pytest.fail("the model was loaded"))
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(InputError, match=r"a_file is a file, not a folder"):
+        run(checkpoint, [tmp_path / "raw"], tmp_path / "a_file" / "out")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
+    with pytest.raises(InputError, match=r"locked is not writable"):
+        run(checkpoint, [tmp_path / "raw"], locked / "out")
+
+
+def test_a_page_declaring_entities_is_written_back_well_formed(checkpoint, recognizer, tmp_path):
+    raw = tmp_path / "raw"
+    make_drawn_pages(raw, ["p"], layout_format="alto")
+    xml = raw / "p.xml"
+    text = xml.read_text(encoding="utf-8").replace(
+        "<?xml version='1.0' encoding='UTF-8'?>\n",
+        "<?xml version='1.0' encoding='UTF-8'?>\n<!DOCTYPE alto [<!ENTITY ae \"\u00e6\">]>\n",
+    )
+    text = text.replace('CONTENT="third"', 'CONTENT="th&ae;rd"').replace(
+        'FONTSIZE="12"', 'FONTFAMILY="C&ae;sar" FONTSIZE="12"'
+    )
+    xml.write_text(text, encoding="utf-8")
+    run(checkpoint, [raw], tmp_path / "out")
+    written = (tmp_path / "out" / "p.xml").read_bytes()
+    assert b"<!DOCTYPE alto [" in written and b'<!ENTITY ae "\xc3\xa6">' in written
+    root = ET.fromstring(written)  # well-formed: every reference it keeps is declared
+    assert next(root.iter(f"{{{ALTO_V4}}}TextStyle")).get("FONTFAMILY") == "C\u00e6sar"
 
 
 def script_arguments(checkpoint: Path, raw: Path, output_dir: Path) -> list[str]:

@@ -29,6 +29,7 @@ model) yields the same features as before.
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -36,6 +37,7 @@ from transformers import AutoConfig, AutoModelForCTC, AutoProcessor
 from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
 from data_builders.errors import InputError
+from data_builders.loading import could_be_hub_id
 from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRImageProcessor, StackMixHTRProcessor
 from modeling_stackmix_htr.processing_stackmix_htr import (
     BLANK_TOKEN,
@@ -81,6 +83,11 @@ def load_trained_recognizer(source: str, trust_remote_code: bool = False):
     `AutoModelForCTC` would otherwise prefer. The processor is plain data (vocabulary, image
     settings, text rules) and is always read with this package's class.
     """
+    local = Path(source)
+    if local.is_file():
+        raise InitFromError(f"--init_from {source}: a file, not a checkpoint folder")
+    if not local.is_dir() and not could_be_hub_id(source):
+        raise InitFromError(f"--init_from {source}: no such folder")
     try:
         model_class = AutoModelForCTC
         if trust_remote_code:
@@ -96,7 +103,8 @@ def load_trained_recognizer(source: str, trust_remote_code: bool = False):
         if isinstance(error, InitFromError):
             raise
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InitFromError(f"--init_from {source}: cannot load a trained model ({reason})") from error
+        where = "" if local.is_dir() else " (no such local folder; tried it as a Hub model id)"
+        raise InitFromError(f"--init_from {source}{where}: cannot load a trained model ({reason})") from error
     if model.config.model_type != StackMixHTRConfig.model_type:
         raise InitFromError(
             f"--init_from {source}: a {model.config.model_type!r} model, not a StackMix-HTR recognizer "

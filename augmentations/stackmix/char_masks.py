@@ -33,10 +33,12 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from data_builders.errors import InputError
+
 from ..image_arrays import to_uint8_array
 from .ctc_alignment import CUT_RULES, forced_align, forced_runs, greedy_runs, runs_to_boxes
 from .dataset_folder import Part, write_dataset_folder
-from .frame_mapping import FrameMapping, measure_frame_mapping
+from .frame_mapping import FrameMapping, NoCharacterEmittedError, measure_frame_mapping
 from .images import has_light_background, ink_mask, to_gray
 
 logger = logging.getLogger(__name__)
@@ -146,7 +148,16 @@ def probe_frame_mapping(model, processor, dataset: datasets.Dataset, lines: int 
     images = [to_uint8_array(image) for image in dataset.select(range(min(lines, len(dataset))))["image"]]
     inputs = processor.image_processor(images, return_tensors="pt")
     device = next(model.parameters()).device
-    mapping, probed = measure_frame_mapping(model, inputs["pixel_values"].to(device), inputs["pixel_mask"].to(device))
+    try:
+        mapping, probed = measure_frame_mapping(
+            model, inputs["pixel_values"].to(device), inputs["pixel_mask"].to(device)
+        )
+    except NoCharacterEmittedError as error:
+        raise InputError(
+            f"the model emits no character on the first {len(images)} train lines (it reads them all as blank: "
+            "still on the CTC blank plateau?), so it can place no character box; train it longer, or start "
+            "from a trained model (train_accelerate.py --init_from)"
+        ) from error
     logger.info(
         f"frame f reads input column {mapping.stride:g} f {mapping.offset:+.2f} (median over {probed} CTC spikes)"
     )

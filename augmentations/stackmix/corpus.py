@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from data_builders.errors import InputError, MissingInputError
+from data_builders.text_files import utf8_lines
 
 logger = logging.getLogger(__name__)
 
@@ -86,12 +87,11 @@ def load_corpus(
         logger.info("spelling rule of %r: %s", text_rules, rule.describe())
     rng = np.random.default_rng(seed)
     texts, total = [], 0
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            total += 1
-            text = rules.from_plain_text(rules.preprocess(line), spellings, rng)
-            if text and len(text) <= max_length and set(text) <= allowed:
-                texts.append(text)
+    for line in utf8_lines(path, "corpus"):
+        total += 1
+        text = rules.from_plain_text(rules.preprocess(line), spellings, rng)
+        if text and len(text) <= max_length and set(text) <= allowed:
+            texts.append(text)
     logger.info(
         "corpus %s: kept %d of %d lines (bank characters, at most %d chars)", path, len(texts), total, max_length
     )

@@ -21,6 +21,10 @@ import numpy as np
 import torch
 
 
+class NoCharacterEmittedError(ValueError):
+    """The model read every probed line as blank: there is no spike to measure."""
+
+
 @dataclass(frozen=True)
 class FrameMapping:
     """Input column (in the model's resized image) read by frame `f`: `stride * f + offset`."""
@@ -91,5 +95,5 @@ def measure_frame_mapping(model, pixel_values: torch.Tensor, pixel_mask: torch.T
     finally:
         model.train(was_training)
     if not offsets:
-        raise ValueError("no line emitted a character: cannot measure where the model's frames look")
+        raise NoCharacterEmittedError("no line emitted a character: cannot measure where the model's frames look")
     return FrameMapping(float(stride), float(np.median(offsets))), len(offsets)

@@ -13,6 +13,7 @@ from PIL import Image
 from .layout import PageError, Points
 
 LINE_MARGIN = 4  # pixels of page kept around a line's polygon (outside it: background)
+MIN_POLYGON_HEIGHT = 3  # pixels: a flatter polygon holds no legible writing (its cut would be all margin)
 _BACKGROUND_SAMPLING = 8  # every 8th pixel in each direction is plenty for the median colour
 
 
@@ -61,13 +62,17 @@ def cut_line(page: np.ndarray, polygon: Points, background: np.ndarray) -> np.nd
     """The line's bounding box plus LINE_MARGIN, within the page, with the pixels outside the
     polygon set to `background`. A polygon reaching outside the page is cut at its edge.
 
-    Raises PageError when the polygon has fewer than 3 points, no area, or lies outside the page.
+    Raises PageError when the polygon has fewer than 3 points, no area, is less than
+    MIN_POLYGON_HEIGHT pixels tall or lies outside the page.
     """
     if len(polygon) < 3:
         raise PageError("line polygon has fewer than 3 points" if polygon else "line has no polygon")
     points = np.asarray(polygon, dtype=np.float64)
     if cv2.contourArea(points.astype(np.float32)) < 1.0:
         raise PageError("line polygon has no area")
+    polygon_height = points[:, 1].max() - points[:, 1].min()
+    if polygon_height < MIN_POLYGON_HEIGHT:
+        raise PageError(f"line polygon only {polygon_height:g} px tall (at least {MIN_POLYGON_HEIGHT} needed)")
     height, width = page.shape[:2]
     left = max(0, math.floor(points[:, 0].min()) - LINE_MARGIN)
     top = max(0, math.floor(points[:, 1].min()) - LINE_MARGIN)

@@ -2,7 +2,8 @@
 
 The XML lies beside its image or in a `page/` (Transkribus, OCR-D) or `alto/` subfolder, in any
 number of nested folders (one per document). Names inside a source are POSIX paths relative to
-its root; nothing outside the root is ever read.
+its root; nothing outside the root is ever read: archive entries with an absolute name, a drive
+letter or a `..` part are left out and listed in `PageSource.unsafe_names`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class PageSource:
             raise FileNotFoundError(f"no such folder or ZIP archive: {self.path}")
         self._listings: dict[str, tuple[set[str], dict[str, str]]] = {}
         self._zip_folders: dict[str, set[str]] | None = None
+        self.unsafe_names: list[str] = []  # archive entries left out by `names`
 
     def __enter__(self) -> "PageSource":
         return self
@@ -46,6 +48,8 @@ class PageSource:
         """Every file, sorted; hidden files and folders (".name") and macOS resource forks left out."""
         if self._zip is not None:
             names = [info.filename for info in self._zip.infolist() if not info.is_dir()]
+            self.unsafe_names = [name for name in names if not is_safe_name(name)]
+            names = [name for name in names if is_safe_name(name)]
         else:
             names = []
             for folder, subfolders, files in os.walk(self.path):
@@ -87,6 +91,13 @@ class PageSource:
         if not (self.path / folder).is_dir():
             return set()
         return {entry.name for entry in os.scandir(self.path / folder) if entry.is_file()}
+
+
+def is_safe_name(name: str) -> bool:
+    """Whether an archive entry's name is a relative path that stays inside the archive's root:
+    no leading "/" or "\\", no drive letter ("C:"), no ".." part."""
+    parts = name.replace("\\", "/").split("/")
+    return bool(name) and parts[0] != "" and ":" not in parts[0] and ".." not in parts
 
 
 @dataclass(frozen=True)
@@ -143,13 +154,9 @@ def find_page_image(source: PageSource, xml_name: str, image_filename: str) -> s
     its parents, or just its base name there), then an image with the XML's stem and a usual
     extension beside the XML or in the folder above a page/alto folder. Case-insensitive."""
     xml_folder = posixpath.dirname(xml_name)
-    folders = []
-    folder = xml_folder
-    while True:
-        folders.append(folder)
-        if not folder:
-            break
-        folder = posixpath.dirname(folder)
+    folders = [xml_folder]
+    while folders[-1] and posixpath.dirname(folders[-1]) != folders[-1]:
+        folders.append(posixpath.dirname(folders[-1]))
     referenced = image_filename.replace("\\", "/").strip()
     if "://" in referenced:
         referenced = referenced.split("://", 1)[1].split("/", 1)[-1]

@@ -1,8 +1,9 @@
 """Reading and writing PAGE-XML and ALTO files safely, whichever of the two a file is.
 
-The parser never resolves entities, loads no DTD and reaches no network: page files come from
-outside. Files are edited with lxml, which keeps namespace prefixes, comments, processing
-instructions and every element and attribute it is not asked to change.
+The parser expands only the entities a file declares itself (`<!ENTITY ae "æ">`, within libxml2's
+amplification limit), loads no DTD and reaches no network: page files come from outside. Files are
+edited with lxml, which keeps the document type declaration, namespace prefixes, comments,
+processing instructions and every element and attribute it is not asked to change.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ SNIFF_CHUNK = 8192
 
 
 def _parser_options() -> dict:
-    return dict(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+    return dict(resolve_entities="internal", load_dtd=False, no_network=True, huge_tree=False)
 
 
 def format_of_namespace(namespace: str) -> str | None:
@@ -47,7 +48,8 @@ def sniff_format(stream: io.BufferedIOBase) -> str | None:
 
 def parse_tree(data: bytes) -> etree._ElementTree:
     try:
-        return etree.ElementTree(etree.fromstring(data, etree.XMLParser(**_parser_options())))
+        # A parsed document (not a root element) keeps its DOCTYPE, so declarations survive a rewrite.
+        return etree.parse(io.BytesIO(data), etree.XMLParser(**_parser_options()))
     except etree.XMLSyntaxError as error:
         raise PageError("malformed XML", str(error)) from error
 
