@@ -3,7 +3,7 @@
 import sys
 
 from augmentations.stackmix.__main__ import main
-from data_builders.errors import run_command
+from stackmix_htr.common.errors import run_command
 
 if __name__ == "__main__":
     sys.exit(run_command(main, ["char-masks", *sys.argv[1:]]))

@@ -13,7 +13,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from data_builders.atomic import write_file_atomic
+from stackmix_htr.common.atomic import write_file_atomic
 
 GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 

@@ -14,9 +14,9 @@ import albumentations as A
 import cv2
 import numpy as np
 
-from data_builders.errors import InputError, run_command
-from data_builders.flags import with_current_spellings
 from data_builders.loading import load_dataset_folder_or_hub
+from stackmix_htr.common.errors import InputError, run_command
+from stackmix_htr.common.flags import with_current_spellings
 
 from .base import base_transforms, seed_augmentations
 from .blots import HandwrittenBlot
@@ -122,5 +122,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {args.output}")
 
 
+def run(argv=None) -> int:
+    """The console script: bad input is reported as one line on stderr with exit status 2."""
+    return run_command(main, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    sys.exit(run())

@@ -1,19 +1,18 @@
 """On-the-fly training augmentation for `Dataset.with_transform` and `IterableDataset.map(batched=True)`.
 
 Both apply the function lazily, at every access, so random augmentations differ from epoch to epoch
-(`Dataset.map` would cache one draw). Randomness is reseeded from (seed, rank, epoch, DataLoader worker), so
-every epoch, worker and process draws differently while a run stays reproducible from one seed.
+(`Dataset.map` would cache one draw). Randomness is reseeded per (seed, rank, epoch, DataLoader worker)
+(`seeding`), so every epoch, worker and process draws differently while a run stays reproducible from one seed.
 """
 
 from collections.abc import Callable
 
 import albumentations as A
-import numpy as np
-from torch.utils.data import get_worker_info
 
 from .base import base_transforms, seed_augmentations
 from .blots import HandwrittenBlot
 from .image_arrays import to_uint8_array
+from .seeding import stream_key, stream_seed
 
 
 def build_train_augmentations(use_augs: bool, use_blots: bool, blot_kwargs: dict | None = None) -> A.Compose | None:
@@ -33,11 +32,6 @@ def build_train_augmentations(use_augs: bool, use_blots: bool, blot_kwargs: dict
     if use_blots:
         transforms.append(HandwrittenBlot(**(blot_kwargs or {})))
     return A.Compose(transforms) if transforms else None
-
-
-def derive_seed(seed: int, *key: int) -> int:
-    """A 64-bit seed derived from `seed` and a tuple of non-negative ints; distinct keys give independent seeds."""
-    return int(np.random.SeedSequence(seed, spawn_key=key).generate_state(1, np.uint64)[0])
 
 
 class TrainAugment:
@@ -92,13 +86,11 @@ class TrainAugment:
             self.pre_transform.set_epoch(epoch)
 
     def _reseed_if_needed(self) -> None:
-        worker = get_worker_info()
-        # Worker ids start at 0; the main process (no worker) gets slot 0 and workers 1, 2, ...
-        key = (self.rank, self.epoch, 0 if worker is None else worker.id + 1)
+        key = stream_key(self.rank, self.epoch)
         if key == self._seeded_for:
             return
         if self.augmentations is not None:
-            seed_augmentations(self.augmentations, derive_seed(self.seed, *key))
+            seed_augmentations(self.augmentations, stream_seed(self.seed, *key))
         self._seeded_for = key
 
     def _to_arrays(self, batch: dict) -> None:

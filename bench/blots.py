@@ -21,7 +21,7 @@ import numpy as np
 
 from augmentations.base import base_augmentations
 from augmentations.blots import HandwrittenBlot
-from data_builders.flags import with_current_spellings
+from stackmix_htr.common.flags import with_current_spellings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGES = REPO_ROOT.parent / "shared" / "datasets" / "saintgalldb-v1.0" / "data" / "line_images_normalized"

@@ -23,7 +23,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from data_builders.flags import with_current_spellings
+from stackmix_htr.common.flags import with_current_spellings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SAINT_GALL = REPO_ROOT.parent / "shared" / "datasets" / "saintgalldb-v1.0"

@@ -21,7 +21,6 @@ lines where eval.py read 18.7 lines/s: the eval.py column ties these figures to 
 import argparse
 import contextlib
 import io
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,12 +29,9 @@ import datasets
 import torch
 from transformers import pipeline
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import eval as evaluate  # noqa: E402
-import transcribe  # noqa: E402
-from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRProcessor  # noqa: E402
-from modeling_stackmix_htr.onnx import export_checkpoint  # noqa: E402
+from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRProcessor
+from stackmix_htr.cli import evaluate, transcribe
+from stackmix_htr.recognition.onnx_export import export_checkpoint
 
 WARMUP_LINES = 8
 

@@ -6,7 +6,7 @@
 Steps (each command is printed with its wall time):
 
 1. two copies of the checkpoint under OUTPUT_DIR get a language model with
-   `python -m modeling_stackmix_htr.lm build`: `corpus` (the corpus only) and `corpus_train`
+   `python -m stackmix_htr.recognition.language_model build`: `corpus` (the corpus only) and `corpus_train`
    (the corpus and the dataset's train transcriptions);
 2. `eval.py --tune_lm` chooses alpha and beta for each on the validation split and stores them;
 3. in this process, the model transcribes the test split once (the forward pass is timed), then
@@ -36,11 +36,10 @@ import torch
 from transformers import AutoModelForCTC, AutoProcessor
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from data_builders.atomic import write_file_atomic  # noqa: E402
-from metrics import load_metric  # noqa: E402
-from modeling_stackmix_htr import StackMixHTRProcessor  # noqa: E402, F401  (registers the Auto classes)
+from modeling_stackmix_htr import StackMixHTRProcessor  # noqa: F401  (registers the Auto classes)
+from stackmix_htr.common.atomic import write_file_atomic
+from stackmix_htr.metrics import load_metric
+from stackmix_htr.recognition.checkpoints import Checkpoint, forward_lines
 
 VARIANTS = {"corpus": "corpus only", "corpus_train": "corpus + train transcriptions"}
 
@@ -57,10 +56,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--beam_width", type=int, default=16, help="beams kept per frame (tuning and the main rows)")
     parser.add_argument("--other_beam_widths", type=int, nargs="*", default=[8], help="also decode with these widths")
     parser.add_argument(
-        "--lm_weight_grid", type=float, nargs="+", default=None, help="alphas to tune (eval.py's grid when omitted)"
+        "--alpha_grid", type=float, nargs="+", default=None, help="alphas to tune (eval.py's grid when omitted)"
     )
     parser.add_argument(
-        "--word_bonus_grid", type=float, nargs="+", default=None, help="betas to tune (eval.py's grid when omitted)"
+        "--beta_grid", type=float, nargs="+", default=None, help="betas to tune (eval.py's grid when omitted)"
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the forward pass")
     parser.add_argument("--batch_size", type=int, default=16, help="lines per forward pass")
@@ -82,7 +81,16 @@ def prepare_variant(args, name: str) -> dict:
     if folder.exists():
         shutil.rmtree(folder)
     shutil.copytree(args.model, folder)
-    build = [sys.executable, "-m", "modeling_stackmix_htr.lm", "build", "--model", str(folder), "--corpus", args.corpus]
+    build = [
+        sys.executable,
+        "-m",
+        "stackmix_htr.cli.lm",
+        "build",
+        "--model",
+        str(folder),
+        "--corpus",
+        args.corpus,
+    ]
     build += ["--order", str(args.order)] + (["--dataset", args.dataset] if name == "corpus_train" else [])
     tune = [
         sys.executable,
@@ -103,7 +111,7 @@ def prepare_variant(args, name: str) -> dict:
         "--overwrite",
     ]
     tune += ["--device", "cpu"]
-    for flag in ("lm_weight_grid", "word_bonus_grid"):
+    for flag in ("alpha_grid", "beta_grid"):
         if getattr(args, flag):
             tune += [f"--{flag}", *map(str, getattr(args, flag))]
     return {"build_seconds": run(build), "tune_seconds": run(tune), "folder": str(folder)}
@@ -111,15 +119,9 @@ def prepare_variant(args, name: str) -> dict:
 
 def test_logits(model, processor, data, batch_size: int) -> tuple[list, float]:
     """[(logits, output_lengths)] per batch of the split, and the seconds the forward passes (with image preparation) took."""
-    batches = []
     start = time.perf_counter()
-    with torch.inference_mode():
-        for first in range(0, len(data), batch_size):
-            images = data[first : first + batch_size]["image"]
-            inputs = processor(images=images, return_tensors="pt")
-            outputs = model(pixel_values=inputs["pixel_values"], pixel_mask=inputs["pixel_mask"])
-            batches.append((outputs.logits, outputs.output_lengths))
-    return batches, time.perf_counter() - start
+    checkpoint = Checkpoint("test", "", model, processor)
+    return list(forward_lines(checkpoint, data, batch_size, num_workers=0, device="cpu")), time.perf_counter() - start
 
 
 def decode_and_score(processor, batches, references, scorers, **options) -> dict:

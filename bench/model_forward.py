@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from data_builders.flags import with_current_spellings
 from modeling_stackmix_htr import PRESETS, StackMixHTRConfig, StackMixHTRForCTC
+from stackmix_htr.common.flags import with_current_spellings
 
 
 def time_forward(model: StackMixHTRForCTC, height: int, width: int, repeats: int, warmup: int) -> float:

@@ -12,14 +12,9 @@ lines per CPU-second of the process is steadier on a busy shared machine. Needs 
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
 
 def load_model_and_processor(args, texts: list[str]):

@@ -139,7 +139,7 @@ def make_char_masks(dataset: Path, out: Path) -> None:
 
 def subset_char_masks(char_masks: Path, count: int, out: Path) -> None:
     from augmentations.stackmix.char_masks import CharMaskReport, save_char_masks
-    from augmentations.stackmix.dataset_folder import read_split
+    from data_builders.loading import read_split
 
     rows = read_split(char_masks, "train").to_pylist()[:count]
     report = CharMaskReport("forced", lines=len(rows), with_boxes=len(rows))

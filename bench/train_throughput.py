@@ -78,7 +78,6 @@ def measure(setting: dict) -> dict:
     over the same batches."""
     import torch
 
-    sys.path.insert(0, str(REPO_ROOT))
     from data_builders import load_dataset_folder_or_hub, read_text_rules
     from modeling_stackmix_htr import (
         StackMixHTRConfig,
@@ -86,10 +85,11 @@ def measure(setting: dict) -> dict:
         StackMixHTRImageProcessor,
         StackMixHTRProcessor,
     )
-    from training.compile import WIDTH_BUCKET, compile_backbone
-    from training.data import LineCollator, image_sizes
-    from training.metrics_log import peak_memory_mb
-    from training.sampler import LineBatchSampler
+    from stackmix_htr.recognition.batches import LineCollator
+    from stackmix_htr.training.compile import WIDTH_BUCKET, compile_backbone
+    from stackmix_htr.training.data import image_sizes
+    from stackmix_htr.training.metrics_log import peak_memory_mb
+    from stackmix_htr.training.sampler import LineBatchSampler
 
     torch.manual_seed(0)
     device = torch.device(setting["device"])

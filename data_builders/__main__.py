@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from stackmix_htr.common.errors import run_command
+from stackmix_htr.common.flags import with_current_spellings
+
 from .build import BUILDERS, build, get_source
-from .errors import run_command
-from .flags import with_current_spellings
 from .writer import DEFAULT_MAX_SHARD_MB
 
 OLD_SPELLINGS = {"--out": "--output_dir"}  # and every flag with hyphens instead of underscores
@@ -65,7 +66,7 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_from_arguments(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     args = vars(make_parser().parse_args(with_current_spellings(argv, OLD_SPELLINGS)))
     options = {key: value for key, value in args.items() if key not in COMMON_OPTIONS}
     report = build(
@@ -85,10 +86,10 @@ def build_from_arguments(argv: list[str] | None = None) -> None:
     print(f"wrote {args['output_dir']}: {counts}{skipped}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Build; bad input is reported as one line on stderr with exit status 2."""
-    return run_command(build_from_arguments, argv)
+def run(argv: list[str] | None = None) -> int:
+    """The console script: bad input is reported as one line on stderr with exit status 2."""
+    return run_command(main, argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -6,16 +6,17 @@ import importlib
 import os
 import zipfile
 from pathlib import Path
-from types import ModuleType
 
-from .atomic import check_output_folder
+from stackmix_htr.common.atomic import check_output_folder
+
 from .hub import push_to_hub as upload_to_hub
 from .records import BuildReport, InvalidInputError
 from .writer import BUILT_DATASET, DEFAULT_MAX_SHARD_MB, write_dataset
 
-# Source name -> module. Every module has INFO (a SourceInfo) and iter_records(raw_dir, **options);
-# modules with their own options also have add_arguments(parser), and modules whose columns depend
-# on the raw data have source_info(raw_dir, **options).
+# Source name -> module, or "module:object" for a builder object that serves several names. Every
+# source has INFO (a SourceInfo) and iter_records(raw_dir, **options); sources with their own options
+# also have add_arguments(parser), and sources whose columns depend on the raw data have
+# source_info(raw_dir, **options).
 BUILDERS = {
     "synthetic": "data_builders.synthetic",
     "saintgall": "data_builders.saintgall",
@@ -24,15 +25,17 @@ BUILDERS = {
     "peter": "data_builders.peter",
     "hkr": "data_builders.hkr",
     "marking_csv": "data_builders.marking_csv",
-    "page_xml": "data_builders.page_xml",
-    "alto": "data_builders.alto",
+    "page_xml": "data_builders.pages:PAGE_XML",
+    "alto": "data_builders.pages:ALTO",
 }
 
 
-def get_source(name: str) -> ModuleType:
+def get_source(name: str):
     if name not in BUILDERS:
         raise ValueError(f"unknown dataset builder {name!r}; choose one of {sorted(BUILDERS)}")
-    return importlib.import_module(BUILDERS[name])
+    module, _, attribute = BUILDERS[name].partition(":")
+    source = importlib.import_module(module)
+    return getattr(source, attribute) if attribute else source
 
 
 def _describe_option(value):

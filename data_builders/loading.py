@@ -14,6 +14,7 @@ go through `datasets.load_dataset` unchanged.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -23,27 +24,13 @@ import pyarrow.parquet as pq
 from datasets.data_files import DataFilesDict, get_data_patterns, sanitize_patterns
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
-from huggingface_hub.errors import HFValidationError
-from huggingface_hub.utils import validate_repo_id
 
-from .errors import InputError
+from stackmix_htr.common.errors import InputError
+from stackmix_htr.common.hub import could_be_hub_id
 
 
 class DatasetLoadError(InputError):
     """A dataset folder or Hub id that cannot be loaded as asked (missing, unreachable, no such split)."""
-
-
-def could_be_hub_id(name: str | os.PathLike) -> bool:
-    """Whether a `name` that is no local folder is to be tried on the Hub: it has the form of a repo id
-    ("name" or "owner/name") and its owner part is not a folder here. A path like "/data/x" or
-    "runs/a/b", or "data/mine" beside a folder "data", is simply a missing folder."""
-    name = str(name)
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return False
-    owner, _, rest = name.partition("/")
-    return not (rest and Path(owner).is_dir())
 
 
 def _describe(error: BaseException) -> str:
@@ -168,3 +155,58 @@ def load_dataset_folder_or_hub(
     if split not in splits:
         raise DatasetLoadError(f"{where}: no split {split!r}; available: {sorted(splits)}")
     return splits[split]
+
+
+# ------------------------------------------------------------------------ derived folders (StackMix)
+
+
+class DatasetFolderError(InputError, ValueError):
+    """A derived dataset folder is missing, corrupt, or not of the expected kind."""
+
+
+def split_shards(
+    folder: str | os.PathLike, split: str | None = None, config: str = "default"
+) -> tuple[str, list[Path]]:
+    """Return (split, shard paths) of one config of a folder written by `write_dataset_folder`.
+
+    With `split=None` the config must hold exactly one split.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetFolderError(f"{folder} does not exist or is not a folder")
+    directory = "data" if config == "default" else config
+    shards = sorted((folder / directory).glob("*-of-*.parquet"))
+    if not shards:
+        raise DatasetFolderError(
+            f"{folder} has no Parquet shards under {directory}/ (expected {directory}/<split>-*.parquet)"
+        )
+    available = sorted({path.name.rsplit("-", 3)[0] for path in shards})
+    if split is None:
+        if len(available) != 1:
+            raise DatasetFolderError(f"{folder} holds splits {available}; choose one")
+        split = available[0]
+    chosen = [path for path in shards if path.name.rsplit("-", 3)[0] == split]
+    if not chosen:
+        raise DatasetFolderError(f"{folder} has no split {split!r} (it has {available})")
+    return split, chosen
+
+
+def read_split(
+    folder: str | os.PathLike, split: str | None = None, columns: list[str] | None = None, config: str = "default"
+) -> pa.Table:
+    """Read one split of a derived dataset folder as a single Arrow table (no datasets cache)."""
+    split, shards = split_shards(folder, split, config)
+    try:
+        return pa.concat_tables(pq.read_table(path, columns=columns) for path in shards)
+    except (pa.ArrowException, OSError) as error:
+        raise DatasetFolderError(f"{folder}: cannot read split {split!r}: {error}") from error
+
+
+def read_json(folder: str | os.PathLike, name: str) -> dict:
+    path = Path(folder) / name
+    if not path.is_file():
+        raise DatasetFolderError(f"{path} is missing")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DatasetFolderError(f"{path} is not valid JSON: {error}") from error

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Union
 
-from .errors import InputError
+from stackmix_htr.common.errors import InputError
 
 SPLITS = ("train", "validation", "test")
 

@@ -1,12 +1,17 @@
-"""The one writer every source goes through: validation, Parquet shards, the card, atomic publishing.
+"""The one Parquet folder writer: line datasets of every builder, and the derived folders of StackMix
+(char masks, token banks), all as `push_to_hub` uploads them and `datasets.load_dataset` reads them:
 
-A built folder is exactly what `push_to_hub` uploads:
+    OUT_DIR/README.md                                   card (YAML `configs`, ...) and its body
+    OUT_DIR/data/{split}-{i:05d}-of-{n:05d}.parquet     shards of the "default" config, features in the schema
+    OUT_DIR/{config}/{split}-...parquet                 shards of any other config
+    OUT_DIR/<extra files>                               e.g. a JSON with machine-readable facts
 
-    OUT_DIR/README.md                                   dataset card (YAML `configs`, `text_rules`)
-    OUT_DIR/data/{split}-{i:05d}-of-{n:05d}.parquet     image bytes embedded, features in the schema
+A folder is assembled in a temporary sibling and moved into place at the end, so a failed run never
+leaves a half-written folder and an existing one is replaced only once the new one is complete.
 
-Records stream through: each split keeps an open `pyarrow.parquet.ParquetWriter` and a small
-buffer of rows, so memory does not grow with the dataset size.
+`write_dataset` is what every builder's records go through (validation, image checks, the dataset
+card): rows stream into shards of at most `max_shard_mb`, so memory does not grow with the dataset's
+size. `write_dataset_folder` writes given Arrow tables, one shard each.
 """
 
 from __future__ import annotations
@@ -14,16 +19,19 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .atomic import atomic_folder, check_output_folder
+from stackmix_htr.common.atomic import atomic_folder, check_output_folder
+
 from .card import write_card
 from .records import SPLITS, BuildReport, Excluded, Invalid, InvalidInputError, Note, Record, SourceInfo, SourceItem
 
@@ -56,10 +64,13 @@ def inspect_image(data: bytes) -> tuple[int, int, str]:
             return image.width, image.height, (image.format or "png").lower()
 
 
-class _SplitShardWriter:
-    """Writes one split's rows into numbered shards of at most `max_shard_bytes` of payload."""
+class ShardWriter:
+    """Writes one split's rows (or whole tables) into numbered shards: `add` starts a new shard once the
+    current one holds `max_shard_bytes` of payload, `add_table` writes a table as a shard of its own.
+    `close` names the shards `{split}-{i:05d}-of-{n:05d}.parquet`; a split without rows still gets an
+    (empty) shard, so it loads."""
 
-    def __init__(self, data_dir: Path, split: str, schema: pa.Schema, max_shard_bytes: int):
+    def __init__(self, data_dir: Path, split: str, schema: pa.Schema, max_shard_bytes: int | None = None):
         self.data_dir, self.split, self.schema = data_dir, split, schema
         self.max_shard_bytes = max_shard_bytes
         self.shard_paths: list[Path] = []
@@ -77,9 +88,25 @@ class _SplitShardWriter:
         if len(self._rows) >= ROWS_PER_ROW_GROUP:
             self._flush()
 
+    def add_table(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._close_shard()
+            self._open_shard()
+            self._writer.write_table(table.select(self.schema.names).cast(self.schema))
+            self._close_shard()
+
     def close(self) -> list[Path]:
+        """The final shard paths."""
         self._close_shard()
-        return self.shard_paths
+        if not self.shard_paths:
+            # No row group, as datasets itself writes an empty table (its reader fails on an empty row group).
+            self._open_shard()
+            self._close_shard()
+        final = []
+        for index, partial in enumerate(self.shard_paths):
+            final.append(partial.with_name(f"{self.split}-{index:05d}-of-{len(self.shard_paths):05d}.parquet"))
+            partial.rename(final[-1])
+        return final
 
     def _open_shard(self) -> None:
         path = self.data_dir / f"{self.split}-{len(self.shard_paths):05d}.partial"
@@ -138,7 +165,7 @@ def _validate(record: Record, seen_ids: set[str]) -> tuple[Invalid | None, bytes
 def _consume(
     info: SourceInfo,
     items: Iterable[SourceItem],
-    writers: dict[str, _SplitShardWriter],
+    writers: dict[str, ShardWriter],
     report: BuildReport,
     progress: bool,
     total: int | None,
@@ -181,7 +208,7 @@ def _write_shards(
     total: int | None,
 ) -> BuildReport:
     schema = dataset_features(info).arrow_schema
-    writers = {split: _SplitShardWriter(data_dir, split, schema, max_shard_bytes) for split in SPLITS}
+    writers = {split: ShardWriter(data_dir, split, schema, max_shard_bytes) for split in SPLITS}
     report = BuildReport()
     try:
         _consume(info, items, writers, report, progress, total)
@@ -190,10 +217,7 @@ def _write_shards(
         if close is not None:
             close()  # a generator source releases its files or worker pool now, also on error
     for split, writer in writers.items():
-        partial_paths = writer.close()
-        report.num_shards[split] = len(partial_paths)
-        for index, partial in enumerate(partial_paths):
-            partial.rename(data_dir / f"{split}-{index:05d}-of-{len(partial_paths):05d}.parquet")
+        report.num_shards[split] = len(writer.close())
     return report
 
 
@@ -229,3 +253,59 @@ def write_dataset(
             raise InvalidInputError(f"the {info.name} raw data gave no usable samples")
         write_card(tmp_dir, info, report, dataset_features(info), options or {})
     return report
+
+
+# ------------------------------------------------------------------------ derived folders (StackMix)
+
+DATASET_FOLDER = ("a dataset folder", ("README.md",))
+
+
+@dataclass
+class Part:
+    """One (config, split) of a dataset folder: its features and its shards as Arrow tables.
+
+    `tables` is consumed one table at a time (one shard each), so memory stays bounded by a shard.
+    """
+
+    config: str
+    split: str
+    features: datasets.Features
+    tables: Iterable[pa.Table]
+
+    @property
+    def directory(self) -> str:
+        return "data" if self.config == "default" else self.config
+
+
+def write_dataset_folder(
+    out_dir: str | os.PathLike,
+    parts: list[Part],
+    card: Callable[[], tuple[dict, str]],
+    extra_files: Callable[[], dict[str, str]] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write `parts` and the card into OUT_DIR atomically.
+
+    `card()` returns (YAML metadata, Markdown body) and `extra_files()` {file name: text}; both
+    are called after every shard is written, so they can report counts gathered while writing.
+    """
+    out_dir = check_output_folder(out_dir, overwrite=overwrite, kind=DATASET_FOLDER)
+    with atomic_folder(out_dir) as tmp_dir:
+        configs: dict[str, list[dict]] = {}
+        for part in parts:
+            (tmp_dir / part.directory).mkdir(exist_ok=True)
+            writer = ShardWriter(tmp_dir / part.directory, part.split, part.features.arrow_schema)
+            for table in part.tables:
+                writer.add_table(table)
+            writer.close()
+            configs.setdefault(part.config, []).append(
+                {"split": part.split, "path": f"{part.directory}/{part.split}-*"}
+            )
+        metadata, body = card()
+        metadata = dict(metadata)
+        metadata["configs"] = [{"config_name": name, "data_files": files} for name, files in configs.items()]
+        front = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
+        (tmp_dir / "README.md").write_text(f"---\n{front}---\n\n{body.strip()}\n", encoding="utf-8")
+        for name, text in (extra_files() if extra_files else {}).items():
+            (tmp_dir / name).write_text(text, encoding="utf-8")
+    return out_dir

@@ -27,6 +27,7 @@ AutoModelForCTC.register(StackMixHTRConfig, StackMixHTRForCTC, exist_ok=True)
 AutoImageProcessor.register(StackMixHTRConfig, slow_image_processor_class=StackMixHTRImageProcessor, exist_ok=True)
 AutoProcessor.register(StackMixHTRConfig, StackMixHTRProcessor, exist_ok=True)
 register_pipeline()
+StackMixHTRConfig.registered_pipeline_serves_checkpoints = True
 
 StackMixHTRConfig.register_for_auto_class()
 StackMixHTRForCTC.register_for_auto_class("AutoModelForCTC")

@@ -2,8 +2,6 @@
 
 from transformers import PretrainedConfig
 
-from .pipeline_stackmix_htr import task_is_registered
-
 # Presets: "paper" is the published architecture; "small" costs about what PyLaia's
 # default CRNN costs per line; "tiny" trains a step on CPU in milliseconds (tests).
 PRESETS = {
@@ -68,6 +66,8 @@ class StackMixHTRConfig(PretrainedConfig):
     """
 
     model_type = "stackmix_htr"
+    # Set by the installed package once it registered the "handwriting-recognition" pipeline.
+    registered_pipeline_serves_checkpoints = False
 
     def __init__(
         self,
@@ -114,11 +114,12 @@ class StackMixHTRConfig(PretrainedConfig):
         self.ctc_zero_infinity = ctc_zero_infinity
         self.pretrained_resnet34_path = pretrained_resnet34_path
         # Saved folders carry `custom_pipelines` so that a process without this package builds the
-        # pipeline from the folder's code (trust_remote_code=True). Where the package is imported,
-        # its registered pipeline serves the folder, as the Auto classes prefer registered code;
-        # transformers would otherwise insist on the folder's copy and on trust_remote_code.
+        # pipeline from the folder's code (trust_remote_code=True). Where the package is imported, its
+        # registered pipeline serves the folder (the package's __init__ sets the flag below), as the
+        # Auto classes prefer registered code; transformers would otherwise insist on the folder's copy
+        # and on trust_remote_code.
         custom_pipelines = kwargs.pop("custom_pipelines", None)
-        if custom_pipelines and not task_is_registered():
+        if custom_pipelines and not self.registered_pipeline_serves_checkpoints:
             kwargs["custom_pipelines"] = custom_pipelines
         super().__init__(pad_token_id=pad_token_id, **kwargs)
 

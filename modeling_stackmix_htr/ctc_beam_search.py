@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import heapq
 import json
+import logging
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -38,6 +41,7 @@ LN_10 = math.log(10.0)
 TOKEN_MIN_LOGP = -5.0  # classes below this log-probability in a frame are not expanded (unless the frame's best)
 BEAM_PRUNE_LOGP = -10.0  # beams this far below the best one are dropped
 AVERAGE_WORD_LENGTH = 6  # characters; longer unknown beginnings pay proportionally more
+logger = logging.getLogger(__name__)
 LM_EXTRA_HINT = "install the language-model extra: pip install 'stackmix-htr[lm]' (or pip install kenlm)"
 
 
@@ -90,6 +94,58 @@ def find_model_file(folder: str | os.PathLike) -> Path:
             f"{folder}: expected one n-gram model file ({', '.join(MODEL_SUFFIXES)}), found {len(candidates)}"
         )
     return candidates[0]
+
+
+def read_language_model_folder(folder: str | os.PathLike) -> LanguageModelSettings:
+    """The settings of a `language_model/` folder, after checking it holds a model and its unigrams."""
+    folder = Path(folder)
+    find_model_file(folder)
+    if not (folder / UNIGRAMS_FILE).is_file():
+        raise ValueError(f"{folder}: {UNIGRAMS_FILE} is missing")
+    return LanguageModelSettings.load(folder / ATTRS_FILE)
+
+
+def write_language_model_folder(
+    source: Path, settings: LanguageModelSettings, save_directory: Path, labels: Sequence[str]
+) -> None:
+    """Write `alphabet.json` and `language_model/` (the model and unigrams of `source`, these settings) into
+    `save_directory`; the folder is staged beside its final place and renamed into it."""
+    target = save_directory / LANGUAGE_MODEL_DIR
+    save_directory.mkdir(parents=True, exist_ok=True)
+    (save_directory / ALPHABET_FILE).write_text(alphabet_json(labels), encoding="utf-8")
+    if target.is_dir() and os.path.samefile(target, source):
+        (target / ATTRS_FILE).write_text(settings.to_json(), encoding="utf-8")
+        return
+    staging = Path(tempfile.mkdtemp(prefix=f".{LANGUAGE_MODEL_DIR}.", dir=save_directory))
+    try:
+        for file in (find_model_file(source), source / UNIGRAMS_FILE):
+            shutil.copy2(file, staging / file.name)
+        (staging / ATTRS_FILE).write_text(settings.to_json(), encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def find_language_model_folder(name_or_path: str, hub_kwargs: dict) -> Path | None:
+    """`language_model/` of a local checkpoint, or of a Hub repo (downloaded with the same revision and cache)."""
+    if os.path.isdir(name_or_path):
+        folder = Path(name_or_path) / LANGUAGE_MODEL_DIR
+        return folder if folder.is_dir() else None
+    from huggingface_hub import snapshot_download
+
+    options = {
+        key: hub_kwargs[key] for key in ("revision", "cache_dir", "token", "local_files_only") if key in hub_kwargs
+    }
+    try:
+        snapshot = snapshot_download(name_or_path, allow_patterns=[f"{LANGUAGE_MODEL_DIR}/*"], **options)
+    except Exception as error:  # offline without a cached copy, no access, unknown revision
+        logger.warning(f"{name_or_path}: could not look for a language model ({error}); decoding without one")
+        return None
+    folder = Path(snapshot) / LANGUAGE_MODEL_DIR
+    return folder if folder.is_dir() else None
 
 
 def alphabet_labels(tokens: Sequence[str], blank_token: str, unknown_token: str) -> list[str]:

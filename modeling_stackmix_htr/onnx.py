@@ -1,8 +1,7 @@
-"""ONNX export of a StackMix-HTR checkpoint and an ONNX Runtime model that runs it.
+"""ONNX export of a StackMix-HTR model and an ONNX Runtime model that runs it.
 
-    python -m modeling_stackmix_htr.onnx export outputs/run/best_cer outputs/run/onnx
-
-The exported folder holds `model.onnx` (inputs `pixel_values` (batch, channels, height, width)
+`stackmix-onnx export outputs/run/best_cer outputs/run/onnx` (`stackmix_htr.cli.onnx`) writes a folder that
+holds `model.onnx` (inputs `pixel_values` (batch, channels, height, width)
 float32 and `pixel_mask` (batch, width) int64; outputs `logits` (batch, frames, vocab) and
 `output_lengths` (batch,), with batch and width dynamic), the model's `config.json` and the
 processor's files, so that
@@ -18,18 +17,13 @@ node that takes the lines' lengths (`sequence_lens`), so padding never reaches a
 Needs the `onnx` extra: `pip install "stackmix-htr[onnx]"`.
 """
 
-import argparse
 import copy
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
-
-from data_builders.atomic import atomic_folder, check_output_folder, write_file_atomic
-from data_builders.errors import InputError, run_command
 
 from .configuration_stackmix_htr import StackMixHTRConfig
 from .modeling_stackmix_htr import (
@@ -46,17 +40,14 @@ OUTPUT_NAMES = ("logits", "output_lengths")
 DEFAULT_OPSET = 18
 
 
-class OnnxExportError(InputError):
-    """A checkpoint or output folder that cannot be exported; the message says why."""
-
-
-def _require_onnx():
+def require_onnx():
+    """Raise ImportError naming the extra when ONNX Runtime or onnxscript is missing."""
     try:
         import onnxruntime  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError as error:
-        raise OnnxExportError(
-            f'{error.name} is not installed; install the onnx extra: pip install "stackmix-htr[onnx]"'
+        raise ImportError(
+            f'{error.name} is not installed; install the onnx extra: pip install "stackmix-htr[onnx]"', name=error.name
         ) from error
 
 
@@ -132,7 +123,7 @@ class _ExportBiLSTM(nn.Module):
     def __init__(self, lstm: StackMixHTRBiLSTM):
         super().__init__()
         if not lstm.bias:
-            raise OnnxExportError("ONNX export needs an LSTM with biases")
+            raise ValueError("ONNX export needs an LSTM with biases")
         self.lstm = lstm
 
     def forward(self, sequence: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -164,7 +155,7 @@ class _ExportedRecognizer(nn.Module):
 
 def export_model(model: StackMixHTRForCTC, path: str | os.PathLike, opset: int = DEFAULT_OPSET) -> Path:
     """Write `model` (in eval mode, float32) as a single ONNX file with dynamic batch and width."""
-    _require_onnx()
+    require_onnx()
     config = model.config
     batch, width = torch.export.Dim("batch"), torch.export.Dim("width", min=8)
     # An example with unequal lines, so that the graph keeps the general (masked) path.
@@ -219,7 +210,7 @@ class StackMixHTROnnxModel:
         num_threads: int | None = None,
         providers: list[str] | None = None,
     ):
-        _require_onnx()
+        require_onnx()
         import onnxruntime
 
         self.config = config
@@ -288,50 +279,7 @@ class StackMixHTROnnxModel:
         """Write `model.onnx` and `config.json` to `save_directory` (the pipeline saves the processor itself)."""
         target = Path(save_directory)
         target.mkdir(parents=True, exist_ok=True)
-        write_file_atomic(target / ONNX_FILE, self.model_bytes)
+        staging = target / f".{ONNX_FILE}.tmp"  # renamed into place: a reader never sees half a model
+        staging.write_bytes(self.model_bytes)
+        os.replace(staging, target / ONNX_FILE)
         self.config.save_pretrained(target)
-
-
-# --- Command line -------------------------------------------------------------------------------
-
-
-def export_checkpoint(checkpoint: str, output_dir: str, opset: int = DEFAULT_OPSET, overwrite: bool = False) -> Path:
-    """Export a `save_pretrained` checkpoint folder to `output_dir` (model.onnx, config, processor), atomically."""
-    from transformers import AutoProcessor
-
-    _require_onnx()
-    source, target = Path(checkpoint), Path(output_dir)
-    if not (source / "config.json").is_file():
-        raise OnnxExportError(f"{source}: not a checkpoint folder (no config.json)")
-    if source.resolve() == target.resolve() or source.resolve().is_relative_to(target.resolve()):
-        raise OnnxExportError(f"output_dir {target} is or holds the checkpoint {source}; choose another output_dir")
-    check_output_folder(target, "output_dir", overwrite=overwrite, kind=("an ONNX export", (ONNX_FILE, "config.json")))
-    try:
-        model = StackMixHTRForCTC.from_pretrained(source)
-        processor = AutoProcessor.from_pretrained(source)
-    except Exception as error:  # transformers and safetensors raise many types
-        raise OnnxExportError(f"{source}: cannot be loaded: {type(error).__name__}: {error}") from error
-    with atomic_folder(target) as staging:
-        export_model(model, staging / ONNX_FILE, opset=opset)
-        model.config.save_pretrained(staging)
-        processor.save_pretrained(staging)
-    return target
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m modeling_stackmix_htr.onnx", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    export = commands.add_parser("export", help="export a checkpoint folder to an ONNX folder")
-    export.add_argument("checkpoint", help="a save_pretrained checkpoint folder (e.g. outputs/run/best_cer)")
-    export.add_argument("output_dir", help="the folder to write (model.onnx, config.json, processor files)")
-    export.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
-    export.add_argument(
-        "--overwrite", action="store_true", help="replace output_dir if it exists and is an earlier ONNX export"
-    )
-    args = parser.parse_args(argv)
-    target = export_checkpoint(args.checkpoint, args.output_dir, opset=args.opset, overwrite=args.overwrite)
-    print(f"wrote {target / ONNX_FILE}")
-
-
-if __name__ == "__main__":
-    sys.exit(run_command(main))

@@ -10,6 +10,8 @@ from PIL import Image
 from transformers import AutoModelForCTC, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
+from .ctc_decoding import greedy_confidence
+
 TASK = "handwriting-recognition"
 # A list is recognised in windows of this many batches; each window is sorted by line width, so
 # a batch pads its lines to similar widths while memory stays bounded for long lists and streams.
@@ -116,28 +118,11 @@ class HandwritingRecognitionPipeline(Pipeline):
         lengths = model_outputs["output_lengths"].tolist()
         texts = self.processor.batch_decode(logits, output_lengths=model_outputs["output_lengths"], **(decoding or {}))
         best_probability, best_id = torch.softmax(logits, dim=-1).max(dim=-1)
+        blank = self.processor.blank_id
         return [
-            {
-                "text": text,
-                "score": self._score(best_id[row, :length].tolist(), best_probability[row, :length].tolist()),
-            }
+            {"text": text, "score": greedy_confidence(best_id[row, :length], best_probability[row, :length], blank)}
             for row, (text, length) in enumerate(zip(texts, lengths))
         ]
-
-    def _score(self, frame_ids: list[int], frame_probabilities: list[float]) -> float:
-        blank = self.processor.tokenizer.pad_token_id
-        character_scores = []
-        all_frames = []
-        position = 0
-        for class_id, run in itertools.groupby(frame_ids):
-            run_length = len(list(run))
-            probabilities = frame_probabilities[position : position + run_length]
-            position += run_length
-            all_frames.extend(probabilities)
-            if class_id != blank:
-                character_scores.append(sum(probabilities) / run_length)
-        scores = character_scores or all_frames
-        return float(sum(scores) / len(scores)) if scores else 0.0
 
     def save_pretrained(self, save_directory, **kwargs):
         """Save model, processor and this pipeline's code (`custom_pipelines` in config.json)."""
@@ -164,15 +149,9 @@ def register_pipeline() -> None:
     )
 
 
-def task_is_registered() -> bool:
-    """Whether this process has the package's pipeline registered (the package was imported)."""
-    return TASK in PIPELINE_REGISTRY.supported_tasks
-
-
 __all__ = [
     "HandwritingRecognitionPipeline",
     "custom_pipelines_entry",
     "register_pipeline",
-    "task_is_registered",
     "TASK",
 ]

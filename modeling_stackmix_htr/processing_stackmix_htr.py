@@ -1,69 +1,36 @@
 """Processor: image processor + character CTC tokenizer + a named text-rules profile."""
 
 import dataclasses
-import itertools
-import json
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-from transformers import ProcessorMixin, Wav2Vec2CTCTokenizer
+from transformers import ProcessorMixin
 from transformers.image_processing_utils import BatchFeature
-from transformers.utils import IMAGE_PROCESSOR_NAME, PROCESSOR_NAME, logging
+from transformers.models.wav2vec2.tokenization_wav2vec2 import Wav2Vec2CTCTokenizerOutput
+from transformers.utils import IMAGE_PROCESSOR_NAME, PROCESSOR_NAME
 
 from .ctc_beam_search import (
-    ALPHABET_FILE,
-    ATTRS_FILE,
-    LANGUAGE_MODEL_DIR,
-    UNIGRAMS_FILE,
     UNKNOWN_LABEL,
     LanguageModelSettings,
     WordLanguageModel,
-    alphabet_json,
-    alphabet_labels,
-    ctc_beam_search,
-    find_model_file,
+    find_language_model_folder,
+    read_language_model_folder,
+    write_language_model_folder,
 )
+from .ctc_decoding import DECODERS, DEFAULT_BEAM_WIDTH, CTCDecoder, as_numpy, checked_beam_width, checked_decoder
 from .image_processing_stackmix_htr import StackMixHTRImageProcessor
 from .text_rules import get_text_rules
-
-logger = logging.get_logger(__name__)
-
-BLANK_TOKEN = "<pad>"
-UNKNOWN_TOKEN = "<unk>"
-WORD_DELIMITER = " "
-DECODERS = ("greedy", "beam")
-DEFAULT_BEAM_WIDTH = 16
-
-
-def text_characters(texts: Sequence[str], text_rules: str = "none") -> set[str]:
-    """The characters of `texts` after the text rules' preprocessing."""
-    rules = get_text_rules(text_rules)
-    return set(itertools.chain.from_iterable(rules.preprocess(text) for text in texts))
-
-
-def character_vocabulary(characters) -> dict[str, int]:
-    """A fresh vocabulary: 0 = blank ("<pad>"), then the characters in sorted order, then "<unk>"."""
-    vocab = {BLANK_TOKEN: 0, **{char: index + 1 for index, char in enumerate(sorted(characters))}}
-    vocab[UNKNOWN_TOKEN] = len(vocab)
-    return vocab
-
-
-class OutOfVocabularyError(ValueError):
-    """A transcription holds characters the vocabulary does not have."""
-
-    def __init__(self, sample_id, characters: Sequence[str]):
-        self.sample_id = sample_id
-        self.characters = list(characters)
-        listed = ", ".join(f"{char!r} (U+{ord(char):04X})" for char in self.characters)
-        super().__init__(
-            f"sample {sample_id!r}: characters not in the vocabulary: {listed}; "
-            "extend the vocabulary or pass unknown_to_unk=True to map them to <unk>"
-        )
+from .tokenization_stackmix_htr import (
+    UNKNOWN_TOKEN,
+    OutOfVocabularyError,
+    character_tokenizer,
+    character_vocabulary,
+    ctc_labels,
+    encode_texts,
+    text_characters,
+)
 
 
 class StackMixHTRProcessor(ProcessorMixin):
@@ -91,8 +58,8 @@ class StackMixHTRProcessor(ProcessorMixin):
     ):
         self.text_rules = text_rules
         self._rules = get_text_rules(text_rules)
-        self.decoder = _checked_decoder(decoder)
-        self.beam_width = _checked_beam_width(beam_width)
+        self.decoder = checked_decoder(decoder)
+        self.beam_width = checked_beam_width(beam_width)
         self.language_model_dir: Path | None = None
         self.lm_settings: LanguageModelSettings | None = None
         self._language_model: WordLanguageModel | None = None
@@ -105,7 +72,7 @@ class StackMixHTRProcessor(ProcessorMixin):
         Ids: 0 = blank ("<pad>"), then the characters in sorted order, then "<unk>".
         `image_processor_kwargs` go to [`StackMixHTRImageProcessor`].
         """
-        vocab = character_vocabulary(text_characters(texts, text_rules))
+        vocab = character_vocabulary(text_characters(texts, get_text_rules(text_rules)))
         return cls.from_vocab(vocab, text_rules=text_rules, **image_processor_kwargs)
 
     @classmethod
@@ -113,23 +80,7 @@ class StackMixHTRProcessor(ProcessorMixin):
         """Build a processor with exactly this vocabulary (token -> id), which must hold "<pad>" at id 0
         and "<unk>", with ids 0..len(vocab)-1. `image_processor_kwargs` go to [`StackMixHTRImageProcessor`].
         """
-        if vocab.get(BLANK_TOKEN) != 0 or UNKNOWN_TOKEN not in vocab:
-            raise ValueError(f"a vocabulary needs {BLANK_TOKEN!r} at id 0 and {UNKNOWN_TOKEN!r}")
-        if sorted(vocab.values()) != list(range(len(vocab))):
-            raise ValueError(f"vocabulary ids must be 0..{len(vocab) - 1} without gaps or repeats")
-        with tempfile.TemporaryDirectory() as folder:
-            vocab_file = os.path.join(folder, "vocab.json")
-            with open(vocab_file, "w", encoding="utf-8") as handle:
-                json.dump(vocab, handle, ensure_ascii=False)
-            tokenizer = Wav2Vec2CTCTokenizer(
-                vocab_file,
-                bos_token=None,
-                eos_token=None,
-                unk_token=UNKNOWN_TOKEN,
-                pad_token=BLANK_TOKEN,
-                word_delimiter_token=WORD_DELIMITER,
-                do_lower_case=False,
-            )
+        tokenizer = character_tokenizer(vocab)
         return cls(StackMixHTRImageProcessor(**image_processor_kwargs), tokenizer, text_rules=text_rules)
 
     @classmethod
@@ -144,7 +95,7 @@ class StackMixHTRProcessor(ProcessorMixin):
                 "processor.save_pretrained(folder), as training does for every checkpoint"
             )
         processor = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-        language_model = _language_model_folder(str(pretrained_model_name_or_path), kwargs)
+        language_model = find_language_model_folder(str(pretrained_model_name_or_path), kwargs)
         if language_model is not None:
             processor.attach_language_model(language_model)
         return processor
@@ -154,12 +105,8 @@ class StackMixHTRProcessor(ProcessorMixin):
 
         Its settings are read now; the n-gram model itself (which needs `kenlm`) on the first beam decode.
         """
-        folder = Path(folder)
-        find_model_file(folder)
-        if not (folder / UNIGRAMS_FILE).is_file():
-            raise ValueError(f"{folder}: {UNIGRAMS_FILE} is missing")
-        self.lm_settings = LanguageModelSettings.load(folder / ATTRS_FILE)
-        self.language_model_dir = folder
+        self.lm_settings = read_language_model_folder(folder)
+        self.language_model_dir = Path(folder)
         self._language_model = None
 
     @property
@@ -179,27 +126,10 @@ class StackMixHTRProcessor(ProcessorMixin):
         The language model is written first, so that `push_to_hub=True` uploads it with the rest.
         """
         if self.language_model_dir is not None:
-            self._save_language_model(Path(save_directory))
+            write_language_model_folder(
+                self.language_model_dir, self.lm_settings, Path(save_directory), self.ctc_labels
+            )
         return super().save_pretrained(save_directory, **kwargs)
-
-    def _save_language_model(self, save_directory: Path) -> None:
-        target = save_directory / LANGUAGE_MODEL_DIR
-        save_directory.mkdir(parents=True, exist_ok=True)
-        (save_directory / ALPHABET_FILE).write_text(alphabet_json(self.ctc_labels), encoding="utf-8")
-        if target.is_dir() and os.path.samefile(target, self.language_model_dir):
-            (target / ATTRS_FILE).write_text(self.lm_settings.to_json(), encoding="utf-8")
-            return
-        staging = Path(tempfile.mkdtemp(prefix=f".{LANGUAGE_MODEL_DIR}.", dir=save_directory))
-        try:
-            for source in (find_model_file(self.language_model_dir), self.language_model_dir / UNIGRAMS_FILE):
-                shutil.copy2(source, staging / source.name)
-            (staging / ATTRS_FILE).write_text(self.lm_settings.to_json(), encoding="utf-8")
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
 
     @property
     def vocab_size(self) -> int:
@@ -215,8 +145,7 @@ class StackMixHTRProcessor(ProcessorMixin):
         """One character per class id, as beam search and pyctcdecode's alphabet.json see them ("" for the blank)."""
         labels = getattr(self, "_cached_labels", None)
         if labels is None:
-            by_id = sorted(self._vocab().items(), key=lambda item: item[1])
-            labels = self._cached_labels = alphabet_labels([token for token, _ in by_id], BLANK_TOKEN, UNKNOWN_TOKEN)
+            labels = self._cached_labels = ctc_labels(self._vocab())
         return labels
 
     def _vocab(self) -> dict[str, int]:
@@ -229,29 +158,8 @@ class StackMixHTRProcessor(ProcessorMixin):
     def encode_text(
         self, texts: Sequence[str], sample_ids: Sequence | None = None, unknown_to_unk: bool = False
     ) -> list[list[int]]:
-        """Preprocess each text with the text rules and map it to character ids.
-
-        Raises `OutOfVocabularyError` naming the sample (its id, or its index) and the
-        unknown characters, unless `unknown_to_unk` maps them to "<unk>".
-        """
-        if isinstance(texts, str):
-            texts = [texts]
-        if sample_ids is not None and len(sample_ids) != len(texts):
-            raise ValueError(f"got {len(sample_ids)} sample_ids for {len(texts)} texts")
-        vocab = self._vocab()
-        special = {BLANK_TOKEN, UNKNOWN_TOKEN}
-        unknown_id = vocab[UNKNOWN_TOKEN]
-        encoded = []
-        for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                name = sample_ids[index] if sample_ids is not None else index
-                raise TypeError(f"sample {name!r}: expected a str transcription, got {type(text).__name__}")
-            text = self._rules.preprocess(text)
-            unknown = [char for char in dict.fromkeys(text) if char not in vocab or char in special]
-            if unknown and not unknown_to_unk:
-                raise OutOfVocabularyError(sample_ids[index] if sample_ids is not None else index, unknown)
-            encoded.append([unknown_id if char in unknown else vocab[char] for char in text])
-        return encoded
+        """Preprocess each text with the text rules and map it to character ids (see `encode_texts`)."""
+        return encode_texts(self._vocab(), self._rules, texts, sample_ids, unknown_to_unk)
 
     def __call__(
         self,
@@ -287,6 +195,15 @@ class StackMixHTRProcessor(ProcessorMixin):
         tokens = self.tokenizer.convert_ids_to_tokens([int(i) for i in ids])
         return self._rules.postprocess("".join(tokens))
 
+    @property
+    def _decoder(self) -> CTCDecoder:
+        return CTCDecoder(
+            self.ctc_labels,
+            self.blank_id,
+            self._ids_to_text,
+            lambda text: self._rules.postprocess(text.replace(UNKNOWN_LABEL, UNKNOWN_TOKEN)),
+        )
+
     def batch_decode(
         self,
         logits_or_ids,
@@ -295,8 +212,9 @@ class StackMixHTRProcessor(ProcessorMixin):
         beam_width: int | None = None,
         alpha: float | None = None,
         beta: float | None = None,
+        output_char_offsets: bool = False,
         **kwargs,
-    ) -> list[str]:
+    ):
         """CTC decoding, greedy or by beam search.
 
         Args:
@@ -307,107 +225,40 @@ class StackMixHTRProcessor(ProcessorMixin):
             beam_width: beams kept per frame; the processor's `beam_width` when None.
             alpha, beta: language-model weight and word bonus for this call; the values of
                 `language_model/attrs.json` when None. Only with a language model.
+            output_char_offsets: greedy decoding only; return a `Wav2Vec2CTCTokenizerOutput` whose
+                `char_offsets` list each emitted character with its first and last frame + 1, as
+                transformers' CTC tokenizers do.
 
         Greedy: repeats collapse and blanks drop. Both: whitespace collapses and the text rules'
-        `postprocess` applies.
+        `postprocess` applies. Returns the texts (or the output with offsets).
         """
         if kwargs:
             raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
-        decoder = _checked_decoder(decoder or self.decoder)
+        decoder = checked_decoder(decoder or self.decoder)
         if (alpha is not None or beta is not None) and not (decoder == "beam" and self.has_language_model):
             raise ValueError("alpha and beta weigh a language model in beam search; this decoding has none")
-        if decoder == "beam":
-            return self._beam_decode(
-                logits_or_ids,
-                output_lengths,
-                _checked_beam_width(self.beam_width if beam_width is None else beam_width),
-                alpha,
-                beta,
-            )
-        ids = self._as_numpy(logits_or_ids)
-        if ids.dtype.kind == "f":
-            if ids.ndim != 3:
-                raise ValueError(f"logits must have shape (batch, frames, vocab), got {ids.shape}")
-            ids = ids.argmax(-1)
-        if ids.ndim == 1:
-            ids = ids[None]
-        lengths = None if output_lengths is None else self._as_numpy(output_lengths).reshape(-1)
-        texts = []
-        for row, frames in enumerate(ids):
-            if lengths is not None:
-                frames = frames[: int(lengths[row])]
-            collapsed = [key for key, _ in itertools.groupby(frames.tolist()) if key != self.blank_id]
-            texts.append(self._ids_to_text(collapsed))
-        return texts
-
-    def _beam_decode(self, logits, output_lengths, beam_width: int, alpha, beta) -> list[str]:
-        logits = self._as_numpy(logits)
-        if logits.dtype.kind != "f" or logits.ndim != 3:
-            raise ValueError(
-                f"beam search needs logits of shape (batch, frames, vocab), got {logits.dtype} {logits.shape}"
-            )
-        language_model, settings = self.language_model, self.lm_settings
+        if decoder == "greedy":
+            if not output_char_offsets:
+                return self._decoder.greedy(logits_or_ids, output_lengths)
+            texts, offsets = self._decoder.greedy(logits_or_ids, output_lengths, output_char_offsets=True)
+            return Wav2Vec2CTCTokenizerOutput(text=texts, char_offsets=offsets)
+        if output_char_offsets:
+            raise ValueError("output_char_offsets needs greedy decoding (a beam's text has no single path)")
+        settings = self.lm_settings
         if settings is not None:
             overrides = {name: float(value) for name, value in (("alpha", alpha), ("beta", beta)) if value is not None}
             settings = dataclasses.replace(settings, **overrides)
-        logits = logits.astype(np.float64)
-        log_probs = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
-        lengths = None if output_lengths is None else self._as_numpy(output_lengths).reshape(-1)
-        labels = self.ctc_labels
-        texts = []
-        for row, frames in enumerate(log_probs):
-            if lengths is not None:
-                frames = frames[: int(lengths[row])]
-            text = ctc_beam_search(frames, labels, beam_width, language_model, settings)
-            texts.append(self._rules.postprocess(text.replace(UNKNOWN_LABEL, UNKNOWN_TOKEN)))
-        return texts
+        beam_width = checked_beam_width(self.beam_width if beam_width is None else beam_width)
+        return self._decoder.beam(logits_or_ids, output_lengths, beam_width, self.language_model, settings)
 
     def decode_labels(self, labels) -> list[str]:
         """Turn label rows `(B, L)` padded with -100 back into (preprocessed) target texts, without collapsing."""
-        labels = self._as_numpy(labels)
+        labels = as_numpy(labels)
         return [self._ids_to_text([i for i in row.tolist() if i >= 0 and i != self.blank_id]) for row in labels]
-
-    @staticmethod
-    def _as_numpy(values) -> np.ndarray:
-        if isinstance(values, torch.Tensor):
-            values = values.detach().float() if values.dtype == torch.bfloat16 else values.detach()
-            return values.cpu().numpy()
-        return np.asarray(values)
 
     @property
     def model_input_names(self):
         return self.image_processor.model_input_names
-
-
-def _checked_decoder(decoder: str) -> str:
-    if decoder not in DECODERS:
-        raise ValueError(f"unknown decoder {decoder!r}; choose one of {', '.join(DECODERS)}")
-    return decoder
-
-
-def _checked_beam_width(beam_width: int) -> int:
-    if isinstance(beam_width, bool) or not isinstance(beam_width, (int, np.integer)) or beam_width < 1:
-        raise ValueError(f"beam_width must be a positive integer, got {beam_width!r}")
-    return int(beam_width)
-
-
-def _language_model_folder(name_or_path: str, hub_kwargs: dict) -> Path | None:
-    """`language_model/` of a local checkpoint, or of a Hub repo (downloaded with the same revision and cache)."""
-    if os.path.isdir(name_or_path):
-        folder = Path(name_or_path) / LANGUAGE_MODEL_DIR
-        return folder if folder.is_dir() else None
-    from huggingface_hub import snapshot_download
-
-    options = {
-        key: hub_kwargs[key] for key in ("revision", "cache_dir", "token", "local_files_only") if key in hub_kwargs
-    }
-    try:
-        snapshot = snapshot_download(name_or_path, allow_patterns=[f"{LANGUAGE_MODEL_DIR}/*"], **options)
-    except Exception as error:  # offline without a cached copy, no access, unknown revision
-        logger.warning(f"{name_or_path}: could not look for a language model ({error}); decoding without one")
-        return None
-    folder = Path(snapshot) / LANGUAGE_MODEL_DIR
-    return folder if folder.is_dir() else None
 
 
 __all__ = ["StackMixHTRProcessor", "OutOfVocabularyError", "DECODERS", "DEFAULT_BEAM_WIDTH"]

@@ -1,11 +1,13 @@
-"""Shared fixtures: the real Saint Gall database when present, skipped with a reason otherwise."""
+"""Shared fixtures: the real data when present (skipped with a reason otherwise, failed in CI), a small
+StackMix bank, one torch thread. The helpers that make things on disk are in `support/`."""
 
 import os
 from pathlib import Path
 
 import pytest
+from support import REPO_ROOT
+from support.banks import make_bank
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 # ../shared beside the checkout; STACKMIX_SHARED_DIR points elsewhere (e.g. from a git worktree).
 SHARED_DIR = Path(os.environ.get("STACKMIX_SHARED_DIR") or REPO_ROOT.parent / "shared")
 SAINT_GALL_DIR = SHARED_DIR / "datasets" / "saintgalldb-v1.0"
@@ -48,3 +50,9 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def bank_dir(tmp_path_factory) -> Path:
+    """A StackMix bank of glyph lines (see `support.banks`)."""
+    return make_bank(tmp_path_factory.mktemp("bank"), ["abc abd", "bad cab", "dab", "a cd", "cc dd aa"])

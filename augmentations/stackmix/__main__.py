@@ -22,16 +22,16 @@ from pathlib import Path
 
 import torch
 
-from data_builders.atomic import atomic_folder, check_output_folder
-from data_builders.errors import InputError, run_command
-from data_builders.flags import with_current_spellings
 from data_builders.loading import load_dataset_folder_or_hub
+from stackmix_htr.common.atomic import atomic_folder, check_output_folder
+from stackmix_htr.common.errors import InputError, run_command
+from stackmix_htr.common.flags import with_current_spellings
+from stackmix_htr.recognition.alignment import CUT_RULES
 
 from ..image_arrays import save_png
 from . import char_masks
 from .bank import build_bank
 from .corpus import DEFAULT_CORPUS_MIX, MAX_CORPUS_LENGTH, build_text_source
-from .ctc_alignment import CUT_RULES
 from .generator import StackMixGenerator
 from .grid import render_grid
 
@@ -64,7 +64,7 @@ def _generate_many(generator, texts, count: int, rng, max_tries: int = 20):
 
 def _load_model(path: str, device: str):
     """Model (on `device`) and processor of --model; a problem is one line naming it."""
-    from modeling_stackmix_htr.checkpoints import load_checkpoint
+    from stackmix_htr.recognition.checkpoints import load_checkpoint
 
     checkpoint = load_checkpoint(path, label=f"--model {path}")
     return checkpoint.model.to(device), checkpoint.processor
@@ -279,5 +279,10 @@ def main(argv=None) -> None:
     args.run(args)
 
 
+def run(argv=None) -> int:
+    """The console script: bad input is reported as one line on stderr with exit status 2."""
+    return run_command(main, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_command(main))
+    sys.exit(run())

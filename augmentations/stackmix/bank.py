@@ -29,12 +29,12 @@ import pyarrow as pa
 from huggingface_hub import metadata_load
 from PIL import Image
 
-from data_builders.atomic import check_output_folder
-from data_builders.errors import InputError
-from data_builders.loading import load_dataset_folder_or_hub
+from data_builders.loading import DatasetFolderError, load_dataset_folder_or_hub, read_json, read_split
+from data_builders.writer import DATASET_FOLDER, Part, write_dataset_folder
+from stackmix_htr.common.atomic import check_output_folder
+from stackmix_htr.common.errors import InputError
 
 from ..image_arrays import to_uint8_array
-from .dataset_folder import DATASET_FOLDER, DatasetFolderError, Part, read_json, read_split, write_dataset_folder
 from .images import has_light_background, normalize_line_height, to_gray
 
 BANK_INFO_FILE = "stackmix_bank.json"

@@ -11,7 +11,7 @@ character of the (text-rules preprocessed) transcription:
   frames can hold it, so imperfectly recognised lines get boxes too.
 
 Runs become boxes in original-image pixels by the rules of
-`augmentations.stackmix.ctc_alignment.runs_to_boxes`: frames map to columns by where the model's
+`stackmix_htr.recognition.alignment.runs_to_boxes`: frames map to columns by where the model's
 frames actually look (measured once per run by `frame_mapping.measure_frame_mapping`, or the
 nominal half-stride centre with `--frame_mapping nominal`), then cuts go to the least-inked column
 between neighbouring characters (`--cuts ink`, default) or halfway between their spans
@@ -33,12 +33,14 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from data_builders.errors import InputError
+from data_builders.writer import Part, write_dataset_folder
+from modeling_stackmix_htr.ctc_decoding import greedy_runs
+from stackmix_htr.common.errors import InputError
+from stackmix_htr.recognition.alignment import CUT_RULES, forced_align, forced_runs, runs_to_boxes
+from stackmix_htr.recognition.batches import dataset_loader, forward_batches
+from stackmix_htr.recognition.frame_mapping import FrameMapping, NoCharacterEmittedError, measure_frame_mapping
 
 from ..image_arrays import to_uint8_array
-from .ctc_alignment import CUT_RULES, forced_align, forced_runs, greedy_runs, runs_to_boxes
-from .dataset_folder import Part, write_dataset_folder
-from .frame_mapping import FrameMapping, NoCharacterEmittedError, measure_frame_mapping
 from .images import has_light_background, ink_mask, to_gray
 
 logger = logging.getLogger(__name__)
@@ -189,12 +191,13 @@ def compute_char_masks(
     rules = get_text_rules(processor.text_rules)
     blank_id = processor.blank_id
     device = next(model.parameters()).device
-    model.eval()
     mapping = mapping or probe_frame_mapping(model, processor, dataset)
     report, rows = CharMaskReport(method, cuts, mapping), []
-    for start in range(0, len(dataset), batch_size):
-        batch = dataset[start : start + batch_size]
-        images = [to_uint8_array(image) for image in batch["image"]]
+    loader = dataset_loader(
+        dataset.select_columns(["sample_id", "image", "text"]), processor, batch_size, keep_images=True
+    )
+    for batch, outputs in forward_batches(model, loader, device):
+        images = [to_uint8_array(image) for image in batch["images"]]
         report.lines += len(images)
         texts, label_ids = [], []
         for sample_id, raw_text in zip(batch["sample_id"], batch["text"]):
@@ -206,12 +209,9 @@ def compute_char_masks(
                 ids = None
             texts.append(text)
             label_ids.append(ids if ids is not None and len(ids) == len(text) else None)
-        inputs = processor.image_processor(images, return_tensors="pt")
-        with torch.inference_mode():
-            outputs = model(pixel_values=inputs["pixel_values"].to(device), pixel_mask=inputs["pixel_mask"].to(device))
         log_probs = torch.log_softmax(outputs.logits.float(), dim=-1).cpu().numpy()
         lengths = outputs.output_lengths.cpu().numpy()
-        valid_widths = inputs["pixel_mask"].sum(dim=1).numpy()
+        valid_widths = batch["pixel_mask"].sum(dim=1).numpy()
         for index, (sample_id, text, ids) in enumerate(zip(batch["sample_id"], texts, label_ids)):
             if not text:
                 report.skipped["empty text"] += 1

@@ -25,8 +25,8 @@ from typing import Protocol
 
 import numpy as np
 
-from data_builders.errors import InputError, MissingInputError
-from data_builders.text_files import utf8_lines
+from stackmix_htr.common.errors import InputError, MissingInputError
+from stackmix_htr.common.text_files import utf8_lines
 
 logger = logging.getLogger(__name__)
 

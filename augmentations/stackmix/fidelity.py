@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metrics import count_edits, line_cer
+from stackmix_htr.metrics import count_edits, line_cer
 
 from ..image_arrays import to_uint8_array
 from .generator import StackMixGenerator

@@ -6,8 +6,8 @@ import logging
 import os
 
 import numpy as np
-import torch.utils.data
 
+from ..seeding import stream_key, stream_seed
 from .corpus import DEFAULT_CORPUS_MIX, MAX_CORPUS_LENGTH, TextSource, build_text_source
 from .generator import StackMixGenerator
 from .images import match_layout
@@ -111,13 +111,11 @@ class StackMixReplacement:
 
     def _stream(self) -> tuple[np.random.Generator, int]:
         """The random stream of this (epoch, worker); restarted when either changes."""
-        info = torch.utils.data.get_worker_info()
-        worker = 0 if info is None else info.id + 1
-        key = (self.epoch, worker)
+        key = stream_key(self.rank, self.epoch)
         if key != self._stream_key:
             self._stream_key, self._count = key, 0
-            self._rng = np.random.default_rng([self.seed, self.rank, self.epoch, worker])
-        return self._rng, worker
+            self._rng = np.random.default_rng(stream_seed(self.seed, *key))
+        return self._rng, key[2]
 
     def _generate(self, rng: np.random.Generator) -> tuple[np.ndarray, str] | None:
         for _ in range(self.max_tries):

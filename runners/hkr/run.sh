@@ -1,6 +1,0 @@
-#!/usr/bin/env bash
-# The paper's four experiments on HKR (Kazakh and Russian), with its settings in runners/experiments.py (DATASETS);
-# flags given here override them, e.g. --raw FOLDER, or --data for a dataset built beforehand
-# (python -m data_builders hkr --raw HKR --output_dir data/hkr).
-# Usage: runners/hkr/run.sh [--experiments base blots ...] [--seeds N] [--preset paper] [--help]
-exec "${PYTHON:-python}" "$(dirname "$0")/../experiments.py" hkr "$@"

@@ -1,0 +1,1 @@
+"""The front doors: argument parsing and wiring of library calls for each command."""
