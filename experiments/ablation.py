@@ -567,6 +567,33 @@ def results_table(ablation: Ablation, tag: str) -> list[str]:
     return rows
 
 
+def equal_compute_lines(ablation: Ablation, tag: str) -> list[str]:
+    """StackMix against base with the same compute (base_2x) at one train size, over the seeds both have."""
+    import numpy as np
+
+    runs = ablation.record.data["runs"]
+    seeds = sorted(
+        key.split()[2]
+        for key, entry in runs.items()
+        if key.startswith("base_2x ") and key.split()[1] == tag and "test" in entry
+    )
+    lines = []
+    for arm in ("stackmix", "blots_stackmix"):
+        pairs = [(runs.get(f"{arm} {tag} {seed}", {}), runs[f"base_2x {tag} {seed}"]) for seed in seeds]
+        pairs = [(ours["test"]["cer"], theirs["test"]["cer"]) for ours, theirs in pairs if "test" in ours]
+        if not pairs:
+            continue
+        ours, theirs = (np.mean(values) for values in zip(*pairs))
+        per_seed = ", ".join(f"{100 * (a / b - 1):+.1f} %" for a, b in pairs)
+        verdict = "below" if ours < theirs else "not below"
+        lines.append(
+            f"At equal compute ({len(pairs)} seed(s) with both): {EXPERIMENTS[arm].label} {100 * ours:.2f} % against "
+            f"{100 * theirs:.2f} % for {EXPERIMENTS['base_2x'].label}: {100 * (ours / theirs - 1):+.1f} % relative "
+            f"({verdict}; per seed {per_seed})."
+        )
+    return lines + ([""] if lines else [])
+
+
 def write_report(ablation: Ablation) -> None:
     a, record = ablation.args, ablation.record.data
     plot_path = a.results.with_name("ablation_curves.png")
@@ -628,6 +655,7 @@ def write_report(ablation: Ablation) -> None:
             "|---|---|---|---|---|---|---|---|",
             *results_table(ablation, tag),
             "",
+            *equal_compute_lines(ablation, tag),
         ]
     if a.settings.paper_cer is not None:
         lines += [

@@ -55,8 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=6955)
     parser.add_argument("--train_args", default="", help='more train_accelerate.py flags, e.g. "--num_workers 2"')
     args = parser.parse_args(argv)
-    if args.minutes < 5:
-        parser.error("--minutes must be at least 5")
+    if args.minutes < 2:
+        parser.error("--minutes must be at least 2 (each training run needs a minute)")
     return args
 
 
