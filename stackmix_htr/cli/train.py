@@ -684,8 +684,7 @@ def main(argv=None):
         if budget is None:
             validated = (epoch + 1) % args.eval_every_epochs == 0 or epoch + 1 == args.num_train_epochs
         else:
-            budget.charge("training")
-            budget.training_lines += int(train["lines"])
+            budget.charge_training(int(train["lines"]))
             validated = out_of_budget or agreed(accelerator, budget.validation_due())
         validation_started = time.perf_counter()
         validation = evaluate(model, eval_loaders["validation"], accelerator, processor, suite)[0] if validated else {}

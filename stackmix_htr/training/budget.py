@@ -37,7 +37,8 @@ class TrainingBudget:
 
     `clock` gives seconds (monotonic); `spent` starts from a resumed run's state. Call `start()` when the
     run's process starts and `charge(kind)` after each piece of work (it charges the time since the
-    previous charge), `measure_validation(seconds, lines)` after each validation.
+    previous charge; `charge_training(lines)` after a stretch of training), `measure_validation(seconds)`
+    after each validation and `measure_checkpoints(seconds)` after each save.
     """
 
     seconds: float
@@ -105,10 +106,9 @@ class TrainingBudget:
         end = self.pass_seconds(self.validation_lines) + self.pass_seconds(self.test_lines)
         return RESERVE_MARGIN * (end + 2 * self.checkpoint_seconds)
 
-    def validation_interval(self) -> float:
-        """Training seconds between validations."""
-        planned = self.planned_training()
-        return max(planned / MAX_VALIDATIONS, VALIDATION_SHARE_LIMIT * self.pass_seconds(self.validation_lines))
+    def _interval(self, training: float) -> float:
+        """Training seconds between validations in a run of `training` seconds of training."""
+        return max(training / MAX_VALIDATIONS, VALIDATION_SHARE_LIMIT * self.pass_seconds(self.validation_lines), 1e-9)
 
     def _uncharged(self) -> float:
         """Seconds since the last charge: the current stretch of training, not charged yet."""
@@ -121,14 +121,9 @@ class TrainingBudget:
         trained = self.spent["training"] + self._uncharged()
         remaining = max(self.seconds - self.used - self._uncharged() - self.reserve(), 0.0)
         validation = self.pass_seconds(self.validation_lines) + self.checkpoint_seconds
-        # The validation share of the remaining time, at the cadence of `validation_interval` (at least a
-        # MAX_VALIDATIONS-th of the run, so the share is bounded).
-        interval = max(
-            (trained + remaining) / MAX_VALIDATIONS,
-            VALIDATION_SHARE_LIMIT * self.pass_seconds(self.validation_lines),
-            1e-9,
-        )
-        return trained + remaining / (1.0 + validation / interval)
+        # The validation share of the remaining time (bounded: an interval is at least a MAX_VALIDATIONS-th
+        # of the run and VALIDATION_SHARE_LIMIT validations long).
+        return trained + remaining / (1.0 + validation / self._interval(trained + remaining))
 
     def fraction(self) -> float:
         """The fraction of the planned training time used, in [0, 1]: what the learning rate follows."""
@@ -141,7 +136,7 @@ class TrainingBudget:
 
     def validation_due(self) -> bool:
         """At an epoch's end: whether enough training time passed since the last validation."""
-        return self.spent["training"] - self.last_validation_training >= self.validation_interval()
+        return self.spent["training"] - self.last_validation_training >= self._interval(self.planned_training())
 
     # ------------------------------------------------------------------ state and report
 

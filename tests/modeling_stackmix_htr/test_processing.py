@@ -141,6 +141,25 @@ def test_greedy_decoding_collapses_repeats_and_drops_blanks(processor):
     assert processor.batch_decode(np.array([[space, h, 0, space, space, o, space]])) == ["h o"]
 
 
+def test_greedy_decoding_gives_character_offsets_as_transformers_ctc_tokenizers_do(processor):
+    vocab = processor.tokenizer.get_vocab()
+    h, e, l, o = (vocab[c] for c in "helo")
+    frames = [0, h, h, 0, e, l, l, 0, l, o, o, 0]
+    output = processor.batch_decode(torch.tensor([frames]), output_char_offsets=True)
+    assert output.text == ["hello"]
+    assert output.char_offsets == [
+        [
+            {"char": "h", "start_offset": 1, "end_offset": 3},
+            {"char": "e", "start_offset": 4, "end_offset": 5},
+            {"char": "l", "start_offset": 5, "end_offset": 7},
+            {"char": "l", "start_offset": 8, "end_offset": 9},
+            {"char": "o", "start_offset": 9, "end_offset": 11},
+        ]
+    ]
+    with pytest.raises(ValueError, match="output_char_offsets needs greedy decoding"):
+        processor.batch_decode(torch.zeros(1, 3, processor.vocab_size), decoder="beam", output_char_offsets=True)
+
+
 def test_decoding_applies_text_rules_postprocess(processor):
     vocab = processor.tokenizer.get_vocab()
     ids = [vocab[c] for c in "A"] + [vocab[" "], vocab[","]]

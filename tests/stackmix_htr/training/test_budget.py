@@ -34,8 +34,7 @@ def simulate(budget: TrainingBudget, clock: FakeClock, step_seconds, epoch_steps
             if budget.agreed_fraction >= 1.0:
                 done = True
                 break
-        budget.charge("training")
-        budget.training_lines += 16 * epoch_steps
+        budget.charge_training(16 * epoch_steps)
         if done or budget.validation_due():
             clock.now += validation_seconds
             budget.measure_validation(budget.charge("validation"))
@@ -69,8 +68,7 @@ def test_a_resumed_budget_goes_on_with_the_rest_of_its_time():
     budget.start()
     for _ in range(300):  # five minutes of training, then the process is stopped
         clock.now += 1.0
-    budget.charge("training")
-    budget.training_lines += 16 * 300
+    budget.charge_training(16 * 300)
     state = budget.state()
     with pytest.raises(ValueError, match="resume with --max_train_minutes 20"):
         TrainingBudget.resumed(state, 30 * 60, validation_lines=100, test_lines=100)
