@@ -4,8 +4,8 @@ pretrained recognizer under the same wall-clock budgets, two at a time on one th
     python -m experiments.new_collection --target outputs/general/data/lectaurep-dufour-1 \\
         --pretrained outputs/general/pretrain/best_cer --budgets 60 30 15 --seeds 6955 6956 [--kraken outputs/kraken/m60]
 
-Every (budget, seed) trains the two starts side by side (`--jobs 2`, `OMP_NUM_THREADS=1`), so both see the
-same machine; each run is `train_accelerate.py --max_train_minutes B` (the small preset, plain
+Every (budget, seed) trains the two starts side by side (`OMP_NUM_THREADS=1`, no DataLoader workers), so
+both see the same machine; each run is `train_accelerate.py --max_train_minutes B` (the small preset, plain
 augmentations, clipping: the defaults), from random weights with the output bias at the class prior, or
 `--init_from PRETRAINED --vocab_resize union`. Each run scores its best_cer/ on the test split itself.
 With `--language_model`, the pretrained runs of the largest budget also get a word language model of the
@@ -58,7 +58,7 @@ def training_step(args, minutes: float, seed: int, start: str) -> tuple[str, lis
     output_dir = run_dir(args, minutes, seed, start)
     command = [
         sys.executable, "train_accelerate.py", "--dataset", shown(args.target), "--output_dir", shown(output_dir),
-        "--max_train_minutes", f"{minutes:g}", "--seed", seed, "--use_augs", "--group_by_width", "--num_workers", 1,
+        "--max_train_minutes", f"{minutes:g}", "--seed", seed, "--use_augs", "--group_by_width", "--num_workers", 0,
         *(["--model_preset", "small"] if start == "scratch" else ["--init_from", args.pretrained, "--vocab_resize", "union"]),
         *args.train_args.split(),
     ]  # fmt: skip
