@@ -11,7 +11,8 @@ from pathlib import Path
 from stackmix_htr.common.atomic import write_file_atomic
 
 TITLE = (
-    "# Benchmark results\n\nEach section below is written by the benchmark it names; rerun it to refresh the section.\n"
+    "# Benchmark results\n\nEach section below is written by the experiment or benchmark it names; rerun it to "
+    "refresh the section.\n"
 )
 
 
