@@ -4,8 +4,9 @@
 #
 # Usage: experiments/pretrained/saintgall.sh [STEP ...]   (default: data finetune bank stackmix lm)
 #   data      OUT/data/saintgall (python -m data_builders saintgall, the database's page splits)
-#   finetune  OUT/finetune: --init_from general (its characters extended by Saint Gall's), plain
-#             augmentations, gradients clipped, FINETUNE_MINUTES of training
+#   finetune  OUT/finetune: --init_from START (default: the shipped general recognizer, its characters
+#             extended by Saint Gall's; START=scratch: random weights), plain augmentations, gradients
+#             clipped, FINETUNE_MINUTES of training
 #   bank      OUT/char_masks (CTC forced alignment with finetune's best_cer) and OUT/bank (StackMix token bank)
 #   stackmix  OUT/stackmix: from finetune's best_cer, with blots and StackMix lines (the Latin corpus written
 #             with the bank, the scribe's spellings fitted on the train transcriptions), STACKMIX_MINUTES
@@ -20,8 +21,8 @@ SHARED="${SHARED:-../shared}"
 OUT="${OUT:-outputs/saintgall}"
 SEED="${SEED:-6955}"
 START="${START:-general}"
-FINETUNE_MINUTES="${FINETUNE_MINUTES:-30}"
-STACKMIX_MINUTES="${STACKMIX_MINUTES:-90}"
+FINETUNE_MINUTES="${FINETUNE_MINUTES:-60}"
+STACKMIX_MINUTES="${STACKMIX_MINUTES:-120}"
 CORPUS="${CORPUS:-$SHARED/corpora/latin_ecclesiastical.txt}"
 PYTHON="${PYTHON:-.venv/bin/python}"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1
@@ -47,7 +48,11 @@ for step in "${steps[@]}"; do
             [ -d "$data" ] || "$PYTHON" -m data_builders saintgall --raw "$SHARED/datasets/saintgalldb-v1.0" \
                 --output_dir "$data" --skip_invalid --no_progress
             ;;
-        finetune) train finetune --init_from "$START" --vocab_resize union --max_train_minutes "$FINETUNE_MINUTES" ;;
+        finetune)
+            start=(--init_from "$START" --vocab_resize union)
+            [ "$START" = scratch ] && start=(--model_preset small)
+            train finetune "${start[@]}" --max_train_minutes "$FINETUNE_MINUTES"
+            ;;
         bank)
             [ -d "$OUT/char_masks" ] || "$PYTHON" -m augmentations.stackmix char-masks --model "$OUT/finetune/best_cer" \
                 --dataset "$data" --output_dir "$OUT/char_masks" --device cpu
