@@ -25,9 +25,14 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from experiments.reporting import format_duration, metrics_rows, replace_section, save_figure
+from experiments.reporting import (
+    cer_over_time_axes,
+    format_duration,
+    mean_std,
+    metrics_rows,
+    replace_section,
+    save_figure,
+)
 from experiments.steps import REPO_ROOT, Record, offline_env, run_steps, shown
 
 STARTS = {"scratch": "from scratch (random weights, prior output bias)", "pretrained": "pretrained start"}
@@ -104,18 +109,8 @@ def results(args) -> dict:
     return rows
 
 
-def mean_std(values: list[float]) -> str:
-    values = 100 * np.asarray(values, dtype=float)
-    return f"{values.mean():.2f}" if len(values) == 1 else f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
-
-
 def plot(rows: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7.5, 4.4), dpi=110)
+    figure, axes = cer_over_time_axes(100)
     colours = {"scratch": "tab:orange", "pretrained": "tab:blue"}
     for (minutes, start), entries in rows.items():
         for entry in entries:
@@ -123,10 +118,6 @@ def plot(rows: dict, path: Path) -> None:
             if points:
                 axes.plot(*zip(*points), color=colours[start], alpha=0.35 + 0.5 * (minutes == max(m for m, _ in rows)),
                           marker=".", label=f"{start}, {minutes:g} min" if entry["seed"] == entries[0]["seed"] else None)  # fmt: skip
-    axes.set_xlabel("training and validation minutes")
-    axes.set_ylabel("validation CER (%)")
-    axes.set_ylim(0, 100)
-    axes.grid(alpha=0.3)
     axes.legend(fontsize=7)
     save_figure(figure, path)
 

@@ -83,3 +83,18 @@ def mean_std(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.2f}"
     return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
+
+
+def cer_over_time_axes(ylim: float, xlabel: str = "training and validation minutes"):
+    """(figure, axes) for validation CER (%) against minutes; draw, then `save_figure(figure, path)`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7.5, 4.4), dpi=110)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("validation CER (%)")
+    axes.set_ylim(0, ylim)
+    axes.grid(alpha=0.3)
+    return figure, axes

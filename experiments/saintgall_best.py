@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.reporting import metrics_rows, replace_section, save_figure
+from experiments.reporting import cer_over_time_axes, mean_std, metrics_rows, replace_section, save_figure
 from experiments.steps import REPO_ROOT, shown
 
 SECTION = "saintgall_best"
@@ -46,18 +46,8 @@ def summarize(folder: Path) -> dict:
             "decoding": with_lm["decoding"], "minutes": minutes}  # fmt: skip
 
 
-def percent(values: list[float]) -> str:
-    values = 100 * np.asarray(values, dtype=float)
-    return f"{values.mean():.2f}" if len(values) == 1 else f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
-
-
 def plot(runs: list[Path], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7.5, 4.4), dpi=110)
+    figure, axes = cer_over_time_axes(30, "training and validation minutes (one CPU thread)")
     for folder in runs:
         offset = 0.0
         for stage, style in zip(STAGES, ("--", "-")):
@@ -67,10 +57,6 @@ def plot(runs: list[Path], path: Path) -> None:
                 axes.plot(*zip(*points), style, marker=".", label=f"{folder.name} {stage}")
                 offset = points[-1][0]
     axes.axhline(PAPER_CER, color="grey", linewidth=0.8, label=f"paper (GPU): {PAPER_CER} % test CER")
-    axes.set_xlabel("training and validation minutes (one CPU thread)")
-    axes.set_ylabel("validation CER (%)")
-    axes.set_ylim(0, 30)
-    axes.grid(alpha=0.3)
     axes.legend(fontsize=7)
     save_figure(figure, path)
 
@@ -100,8 +86,8 @@ def main(argv=None) -> None:
         )
     if len(rows) > 1:
         lines.append(
-            f"| mean ± std | {percent([r['cer'] for r in rows])} | {percent([r['wer'] for r in rows])} | "
-            f"{percent([r['cer_lm'] for r in rows])} | {percent([r['wer_lm'] for r in rows])} | "
+            f"| mean ± std | {mean_std([r['cer'] for r in rows])} | {mean_std([r['wer'] for r in rows])} | "
+            f"{mean_std([r['cer_lm'] for r in rows])} | {mean_std([r['wer_lm'] for r in rows])} | "
             f"{np.mean([sum(r['minutes'].values()) for r in rows]):.0f} per seed |"
         )
     lines += [
