@@ -23,7 +23,6 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import argparse
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -42,22 +41,18 @@ from stackmix_htr.common.errors import InputError, run_command
 from stackmix_htr.common.hub import could_be_hub_id
 from stackmix_htr.page_formats import (
     IMAGE_SUFFIXES,
-    PageFile,
     PageSource,
-    cut_lines,
     find_page_image,
-    load_page,
     read_layout,
 )
 from stackmix_htr.page_formats.files import page_root
-from stackmix_htr.recognition.character_spans import character_spans, shade_spans
+from stackmix_htr.recognition.character_spans import shade_spans
 from stackmix_htr.recognition.checkpoints import load_checkpoint
-from stackmix_htr.recognition.frame_mapping import FrameMapping, NoCharacterEmittedError, measure_frame_mapping
+from stackmix_htr.recognition.frame_mapping import FrameMapping
 from stackmix_htr.recognition.options import DecodingOptions
+from stackmix_htr.recognition.reading import page_lines, probe_mapping, read_line
 
 MAX_EXAMPLES = 6
-MAPPING_PROBE_LINES = 2
-MAPPING_PROBE_FRAMES = 8
 LINE_GAP = 8  # pixels between the lines of a page in the shaded view
 SPAN_COLUMNS = ["line", "character", "x1", "x2", "confidence"]
 
@@ -165,24 +160,6 @@ def bank_texts(generator: StackMixGenerator) -> list[str]:
     return [text for text in texts if len(text) >= 8][:MAX_EXAMPLES] or texts[:MAX_EXAMPLES]
 
 
-def probe_mapping(recognizer, lines: list[list[str | None]]) -> FrameMapping:
-    """Measure where the model's frames look on the first example lines (the nominal centres without any)."""
-    model = recognizer.model
-    nominal = FrameMapping.nominal(model.config.width_stride)
-    images = [image for image, layout in lines if layout is None][:MAPPING_PROBE_LINES]
-    if not images:
-        return nominal
-    image_processor = recognizer.processor.image_processor
-    inputs = image_processor.pad_lines([image_processor.fit_line(image) for image in images])
-    try:
-        mapping, _ = measure_frame_mapping(
-            model, inputs["pixel_values"].to(model.device), inputs["pixel_mask"].to(model.device), MAPPING_PROBE_FRAMES
-        )
-    except NoCharacterEmittedError:  # the model emits nothing on them
-        return nominal
-    return mapping
-
-
 def build_demo(args, examples_folder: Path) -> Demo:
     checkpoint = load_checkpoint(args.model, Path(args.model).name)
     beam_note = None
@@ -200,7 +177,7 @@ def build_demo(args, examples_folder: Path) -> Demo:
         lines = bank_lines(generator, examples_folder) if generator else []
     texts = bank_texts(generator) if generator else []
     mapping = (
-        probe_mapping(recognizer, lines)
+        probe_mapping(recognizer, [image for image, layout in lines if layout is None])
         if args.frame_mapping == "measured"
         else FrameMapping.nominal(checkpoint.model.config.width_stride)
     )
@@ -208,43 +185,6 @@ def build_demo(args, examples_folder: Path) -> Demo:
 
 
 # ----------------------------------------------------------------------------- reading
-
-
-def read_line(demo: Demo, image, decoding: dict):
-    """(text, score, character spans) of one line image (a path or an array), from one forward pass."""
-    image_processor, processor = demo.processor.image_processor, demo.processor
-    fitted = image_processor.fit_line(image)  # first: it names an unreadable file clearly
-    if isinstance(image, str):
-        with Image.open(image) as opened:
-            width = opened.width
-    else:
-        width = image.shape[1]
-    outputs = demo.recognizer.forward(image_processor.pad_lines([fitted]))
-    result = demo.recognizer.postprocess(outputs, decoding)
-    frames = int(outputs["output_lengths"][0])
-    probabilities = torch.softmax(outputs["logits"][0, :frames].float(), dim=-1).numpy()
-    greedy = decoding["decoder"] == "greedy"
-    target = None if greedy else processor.encode_text(result["text"], unknown_to_unk=True)[0]
-    spans = character_spans(
-        probabilities, processor.ctc_labels, demo.mapping, width / fitted.shape[1], width, processor.blank_id, target
-    )
-    return result["text"], result["score"], spans
-
-
-def page_lines(image_path: str, layout_path: str) -> tuple[list[tuple[str, np.ndarray]], int]:
-    """The lines of an uploaded page, cut out by their polygons, in reading order; and how many could not be."""
-    xml = Path(layout_path).read_bytes()
-    layout = read_layout(xml)
-    with tempfile.TemporaryDirectory() as folder:
-        # The page's image and XML side by side, named so that the image is found however the XML names it.
-        (Path(folder) / "page.xml").write_bytes(xml)
-        shutil.copyfile(image_path, Path(folder) / f"page{Path(image_path).suffix.lower()}")
-        with PageSource(folder) as source:
-            page = load_page(source, PageFile("page.xml", layout.format))
-    cuts = sorted(cut_lines(page), key=lambda cut: cut.layout.reading_order)
-    return [(cut.layout.line_id, cut.pixels) for cut in cuts if cut.pixels is not None], sum(
-        cut.pixels is None for cut in cuts
-    )
 
 
 def decoding_of(demo: Demo, decoder: str, beam_width, alpha, beta) -> dict:
@@ -265,7 +205,9 @@ def read(demo: Demo, image_path, layout_path, decoder, beam_width, alpha, beta):
             lines, not_cut = page_lines(image_path, layout_path)
         else:
             lines, not_cut = [("line", image_path)], 0
-        readings = [(line_id, image, *read_line(demo, image, decoding)) for line_id, image in lines]
+        readings = [
+            (line_id, image, *read_line(demo.recognizer, demo.mapping, image, decoding)) for line_id, image in lines
+        ]
     except (InputError, OSError, ValueError) as error:
         raise gr.Error(str(error)) from error
     if not readings:
