@@ -1,0 +1,40 @@
+"""experiments/new_collection.py on a tiny target: both starts trained side by side to the same budget, the
+table with the minutes each used, kraken's reference row; the same command resumes from its record."""
+
+import json
+import subprocess
+import sys
+
+from support import REPO_ROOT
+from support.checkpoints import save_checkpoint
+from support.training import make_tiny_dataset, simple_splits, training_env
+
+
+def test_scratch_and_pretrained_runs_share_each_budget_and_are_tabled(tmp_path):
+    save_checkpoint(tmp_path / "trained", texts=["abx", "xba"])
+    target = make_tiny_dataset(tmp_path / "target", simple_splits())
+    kraken = tmp_path / "kraken"
+    kraken.mkdir()
+    (kraken / "summary.txt").write_text("limit: 1 min\ntest characters: 200\ntest errors: 150\n")
+    results = tmp_path / "RESULTS.md"
+    command = [
+        sys.executable, "-m", "experiments.new_collection", "--target", target, "--pretrained", tmp_path / "trained",
+        "--budgets", "1", "--seeds", "3", "--work_dir", tmp_path / "work", "--results", results, "--kraken", kraken,
+        "--train_args", "--train_batch_size 4",
+    ]  # fmt: skip
+    first = subprocess.run(
+        list(map(str, command)), cwd=REPO_ROOT, env=training_env(), capture_output=True, text=True, timeout=600
+    )
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    for start in ("scratch", "pretrained"):
+        budget = json.loads((tmp_path / "work" / "m1" / "s3" / start / "budget.json").read_text())
+        assert 0.95 * 60 <= sum(budget["spent"].values()) <= 60
+    report = results.read_text()
+    assert "| 1 min | from scratch (random weights, prior output bias) | 3 |" in report
+    assert "| 1 min | pretrained start | 3 |" in report
+    assert "| 1 min | kraken 7.1.1 `ketos train` (its defaults), 1 thread, same pages | 1 run | 75.00 |" in report
+    assert "--init_from" in report and "--max_train_minutes 1" in report
+    again = subprocess.run(
+        list(map(str, command)), cwd=REPO_ROOT, env=training_env(), capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0 and "$ " not in again.stdout  # every run done: only the report is written again
