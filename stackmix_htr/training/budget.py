@@ -27,6 +27,7 @@ SPENDING = ("startup", "training", "validation", "checkpoints", "test")
 MAX_VALIDATIONS = 10  # validations planned over a run (besides the last one)
 VALIDATION_SHARE_LIMIT = 4  # training time between validations: at least this many validations' time
 RESERVE_MARGIN = 1.25  # the end's estimated time, times this
+SLACK_SHARE = 0.01  # and this share of the budget kept free, for saves and scoring slower than measured
 EVAL_SPEEDUP = 3.0  # lines a forward pass reads per training line (before the first validation is timed)
 MIN_SECONDS = 60.0
 
@@ -104,7 +105,7 @@ class TrainingBudget:
     def reserve(self) -> float:
         """Seconds kept for the end: a last validation with its checkpoints, and the test split's scoring."""
         end = self.pass_seconds(self.validation_lines) + self.pass_seconds(self.test_lines)
-        return RESERVE_MARGIN * (end + 2 * self.checkpoint_seconds)
+        return RESERVE_MARGIN * (end + 2 * self.checkpoint_seconds) + SLACK_SHARE * self.seconds
 
     def _interval(self, training: float) -> float:
         """Training seconds between validations in a run of `training` seconds of training."""
