@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
 # The shipped general Latin-script line recognizer: built from data anyone can have, by this recipe.
 #
-# Usage: experiments/pretrained/general.sh [STEP ...]      (default: data pretrain ship)
+# Usage: experiments/pretrained/general.sh [STEP ...]      (default: data pretrain anneal ship)
 #   data      build the line datasets into OUT/data: three LECTAUREP lots and the LECTAUREP ALTO sample
 #             (page-level splits from experiments/pretrained/splits/), Saint Gall (official splits) and
 #             the synthetic lines (python -m data_builders synthetic)
 #   pretrain  train OUT/pretrain on the train splits of all of them except the held-out hand (the
 #             lectaurep-dufour-1 lot, kept out whole: the target of the new-collection benchmark),
 #             validated on the held-out pages of lectaurep-random-set-1
+#   anneal    OUT/anneal: from pretrain's best_cer, the same data for ANNEAL_MINUTES (70) with the learning
+#             rate held at pretrain's last rate (4.4e-4) and decayed to nothing when the budget runs out; it
+#             finishes a pretraining cut short of its schedule (the shipped one stopped after 7 of 12 epochs)
 #   ship      stackmix_htr/pretrained/general with its card: measured on the held-out pages of every source
 #             and on the whole held-out lot (python -m experiments.pretrained.ship)
 # Budget: EPOCHS (12) epochs of about 11,000 lines, about 26 minutes each on one thread of this project's
-# 2-core CPU machine (float32; bfloat16 only where the CPU has it natively), 5.2 hours in all.
+# 2-core CPU machine (float32; bfloat16 only where the CPU has it natively), 5.2 hours in all, then
+# ANNEAL_MINUTES. The shipped model: the first 7 epochs (3 hours), then 70 minutes of anneal.
 # An interrupted training step resumes from its state when run again.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED="${SHARED:-../shared}"
 OUT="${OUT:-outputs/general}"
 EPOCHS="${EPOCHS:-12}"
+ANNEAL_MINUTES="${ANNEAL_MINUTES:-70}"
 PRECISION="${PRECISION:-no}"  # bf16 pays only on CPUs with native bfloat16 (avx512_bf16, AMX) or GPUs
 PYTHON="${PYTHON:-.venv/bin/python}"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1
@@ -41,28 +46,33 @@ build_data() {
         --num_lines 3000 --image_height 64 --no_progress
 }
 
-pretrain() {
-    local run_dir="$OUT/pretrain" resume=()
+train() {  # NAME ARGS...: one run on the pretraining data into OUT/NAME, resumed when interrupted
+    local run_dir="$OUT/$1" resume=()
+    shift
     [ -f "$run_dir/state/training_progress.json" ] && resume=(--resume_from_checkpoint latest)
     "$PYTHON" train_accelerate.py --output_dir "$run_dir" \
         --dataset "$OUT/data/lectaurep-random-set-1" --dataset "$OUT/data/lectaurep-riant-4" \
         --dataset "$OUT/data/lectaurep-alto-sample" --dataset "$OUT/data/saintgall" --dataset "$OUT/data/synthetic" \
-        --model_preset small --num_train_epochs "$EPOCHS" --train_batch_size 16 --group_by_width \
-        --use_augs --mixed_precision "$PRECISION" --num_workers 1 --seed 6955 "${resume[@]}"
+        --train_batch_size 16 --group_by_width --use_augs --mixed_precision "$PRECISION" --num_workers 1 \
+        --seed 6955 "$@" "${resume[@]}"
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(data pretrain ship)
+[ ${#steps[@]} -gt 0 ] || steps=(data pretrain anneal ship)
 for step in "${steps[@]}"; do
     case "$step" in
         data) build_data ;;
-        pretrain) pretrain ;;
+        pretrain) train pretrain --model_preset small --num_train_epochs "$EPOCHS" ;;
+        anneal)
+            train anneal --init_from "$OUT/pretrain/best_cer" --max_train_minutes "$ANNEAL_MINUTES" \
+                --learning_rate 4.4e-4 --max_learning_rate 4.4e-4 --pct_start 0.01
+            ;;
         ship)
-            "$PYTHON" -m experiments.pretrained.ship general --checkpoint "$OUT/pretrain/best_cer" --evaluate \
+            "$PYTHON" -m experiments.pretrained.ship general --checkpoint "$OUT/anneal/best_cer" --evaluate \
                 "$OUT/data/lectaurep-random-set-1:test" "$OUT/data/lectaurep-riant-4:test" \
                 "$OUT/data/lectaurep-alto-sample:test" "$OUT/data/lectaurep-dufour-1:test" "$OUT/data/saintgall:test" \
                 --example "$OUT/data/lectaurep-random-set-1:test:0"
             ;;
-        *) echo "unknown step '$step' (data, pretrain, ship)" >&2; exit 2 ;;
+        *) echo "unknown step '$step' (data, pretrain, anneal, ship)" >&2; exit 2 ;;
     esac
 done
