@@ -109,6 +109,34 @@ def results(args) -> dict:
     return rows
 
 
+def target_lines(rows: dict) -> list[str]:
+    """The issue's targets, each judged on the runs that exist or named as not measured."""
+
+    def mean_cer(minutes: float, start: str) -> float | None:
+        entries = rows.get((minutes, start)) or []
+        return sum(e["cer"] for e in entries) / len(entries) if entries else None
+
+    def judged(claim: str, held: bool | None) -> str:
+        return f"- {claim}: " + ("not measured (runs missing)" if held is None else "met" if held else "missed")
+
+    pretrained_30, pretrained_60 = mean_cer(30, "pretrained"), mean_cer(60, "pretrained")
+    scratch_60 = mean_cer(60, "scratch")
+    lines = [
+        judged("pretrained start at 30 minutes below scratch at 60 minutes",
+               None if None in (pretrained_30, scratch_60) else pretrained_30 < scratch_60),
+        judged("pretrained start at 60 minutes at most half of scratch's CER",
+               None if None in (pretrained_60, scratch_60) else pretrained_60 <= scratch_60 / 2),
+    ]  # fmt: skip
+    for (minutes, start), entries in rows.items():
+        for entry in entries:
+            last_lr = next((row["lr"] for row in reversed(entry["curve"]) if "lr" in row), float("nan"))
+            lines.append(
+                f"- {minutes:g} min, {start}, seed {entry['seed']}: used {entry['used']:.2f} min "
+                f"({100 * entry['used'] / minutes:.1f} % of the budget), last learning rate {last_lr:.2g}"
+            )
+    return lines
+
+
 def plot(rows: dict, path: Path) -> None:
     figure, axes = cer_over_time_axes(100)
     colours = {"scratch": "tab:orange", "pretrained": "tab:blue"}
@@ -165,6 +193,8 @@ def write_report(args, record: Record) -> None:
             f"| {kraken['minutes']:g} min | kraken 7.1.1 `ketos train` (its defaults), 1 thread, same pages | 1 run | "
             f"{100 * kraken['cer']:.2f} | – | (wall limit) |"
         )
+    lines += ["", "Targets, and how each run spent its budget (a run must end within 5 % of it, annealed):", ""]
+    lines += target_lines(rows)
     lines += ["", f"![Validation CER against time]({plot_path.name})", "", "Commands:", "", "```"]
     lines += [
         f"# {step} ({format_duration(e['seconds'])})\n{e['command']}"

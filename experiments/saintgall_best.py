@@ -39,11 +39,15 @@ def summarize(folder: Path) -> dict:
     minutes = {
         stage: sum(json.loads((folder / stage / "budget.json").read_text())["spent"].values()) / 60 for stage in STAGES
     }
-    seed = json.loads(
-        (folder / "stackmix" / "best_cer" / "README.md").read_text().split("```json", 1)[1].split("```")[0]
-    )["seed"]
-    return {"seed": seed, "cer": test["cer"], "wer": test["wer"], "cer_lm": with_lm["cer"], "wer_lm": with_lm["wer"],
-            "decoding": with_lm["decoding"], "minutes": minutes}  # fmt: skip
+    seed = training_args(folder / "stackmix")["seed"]
+    start = training_args(folder / "finetune")["init_from"] or "random weights"
+    return {"seed": seed, "start": start, "cer": test["cer"], "wer": test["wer"], "cer_lm": with_lm["cer"],
+            "wer_lm": with_lm["wer"], "decoding": with_lm["decoding"], "minutes": minutes}  # fmt: skip
+
+
+def training_args(run: Path) -> dict:
+    """The training arguments a run's best_cer/ card records."""
+    return json.loads((run / "best_cer" / "README.md").read_text().split("```json", 1)[1].split("```")[0])
 
 
 def plot(runs: list[Path], path: Path) -> None:
@@ -71,22 +75,22 @@ def main(argv=None) -> None:
         "",
         f"Written by `python -m experiments.saintgall_best` on {datetime.date.today().isoformat()} from "
         + ", ".join(f"`{shown(folder)}`" for folder in args.runs)
-        + ". Recipe: `experiments/pretrained/saintgall.sh` (fine-tuned from the shipped general recognizer, then "
-        "StackMix + blots with a bank cut by that model, then a word 3-gram model of the Latin corpus and the "
+        + ". Recipe: `experiments/pretrained/saintgall.sh` (a first run from the start each row names, then "
+        "StackMix + blots with a bank cut by that run's model, then a word 3-gram model of the Latin corpus and the "
         "training transcriptions, weights tuned on validation); small preset, 64 px, one CPU thread per run. "
         "Test split: 707 lines; rates in percent.",
         "",
-        "| seed | test CER | test WER | test CER with LM | test WER with LM | minutes: fine-tuning + StackMix |",
-        "|---|---|---|---|---|---|",
+        "| seed | start | test CER | test WER | test CER with LM | test WER with LM | minutes: first run + StackMix |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['seed']} | {100 * row['cer']:.2f} | {100 * row['wer']:.2f} | {100 * row['cer_lm']:.2f} | "
+            f"| {row['seed']} | {row['start']} | {100 * row['cer']:.2f} | {100 * row['wer']:.2f} | {100 * row['cer_lm']:.2f} | "
             f"{100 * row['wer_lm']:.2f} | {row['minutes']['finetune']:.0f} + {row['minutes']['stackmix']:.0f} |"
         )
     if len(rows) > 1:
         lines.append(
-            f"| mean ± std | {mean_std([r['cer'] for r in rows])} | {mean_std([r['wer'] for r in rows])} | "
+            f"| mean ± std | | {mean_std([r['cer'] for r in rows])} | {mean_std([r['wer'] for r in rows])} | "
             f"{mean_std([r['cer_lm'] for r in rows])} | {mean_std([r['wer_lm'] for r in rows])} | "
             f"{np.mean([sum(r['minutes'].values()) for r in rows]):.0f} per seed |"
         )

@@ -101,13 +101,13 @@ def run_steps(record: "Record", steps: list[tuple[str, list, tuple[str, ...]]], 
         entry = record.data["steps"].setdefault(step, {"seconds": 0.0})
         entry.update(command=shown_command(command), done=False)
         resumed = " (resumed)" if resume_flags else ""
-        print(f"\n[ablation] {step}{resumed}\n$ {shown_command([*command, *resume_flags])}", flush=True)
+        print(f"\n[step] {step}{resumed}\n$ {shown_command([*command, *resume_flags])}", flush=True)
         output = None
         if len(steps) > 1:
             logs_dir.mkdir(parents=True, exist_ok=True)
             logs[step] = logs_dir / (step.replace(" ", "_") + ".log")
             output = logs[step].open("a")
-            print(f"[ablation] {step}: output in {shown(logs[step])}", flush=True)
+            print(f"[step] {step}: output in {shown(logs[step])}", flush=True)
         errors = subprocess.STDOUT if output else None
         process = subprocess.Popen([*command, *resume_flags], cwd=REPO_ROOT, env=env, stdout=output, stderr=errors)
         running[step] = (process, time.perf_counter(), output)
@@ -125,9 +125,9 @@ def run_steps(record: "Record", steps: list[tuple[str, list, tuple[str, ...]]], 
             entry["done"] = process.returncode == 0
             record.save()
             if entry["done"]:
-                print(f"[ablation] {step} done in {entry['seconds']:.1f} s", flush=True)
+                print(f"[step] {step} done in {entry['seconds']:.1f} s", flush=True)
             else:
                 where = f" (output: {shown(logs[step])})" if step in logs else ""
                 failed.append(f"step {step!r} failed with exit code {process.returncode}{where}: {entry['command']}")
     if failed:
-        raise SystemExit("[ablation] " + "\n[ablation] ".join(failed))
+        raise SystemExit("[step] " + "\n[step] ".join(failed))

@@ -35,7 +35,7 @@ LANGUAGE_MODEL_DIR = "language_model"
 ALPHABET_FILE = "alphabet.json"
 ATTRS_FILE = "attrs.json"
 UNIGRAMS_FILE = "unigrams.txt"
-MODEL_SUFFIXES = (".arpa", ".bin", ".binary")
+MODEL_SUFFIXES = (".arpa", ".arpa.gz", ".bin", ".binary")  # KenLM reads a gzipped ARPA file as it is
 UNKNOWN_LABEL = "⁇"  # pyctcdecode's one-character stand-in for the unknown token
 LN_10 = math.log(10.0)
 TOKEN_MIN_LOGP = -5.0  # classes below this log-probability in a frame are not expanded (unless the frame's best)
@@ -85,9 +85,9 @@ class LanguageModelSettings:
 
 
 def find_model_file(folder: str | os.PathLike) -> Path:
-    """The n-gram model file of a language-model folder (the one .arpa / .bin / .binary file)."""
+    """The n-gram model file of a language-model folder (the one .arpa / .arpa.gz / .bin / .binary file)."""
     candidates = sorted(
-        path for path in Path(folder).iterdir() if path.suffix in MODEL_SUFFIXES and not path.name.startswith(".")
+        path for path in Path(folder).iterdir() if path.name.endswith(MODEL_SUFFIXES) and not path.name.startswith(".")
     )
     if len(candidates) != 1:
         raise ValueError(

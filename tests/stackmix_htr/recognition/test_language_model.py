@@ -1,5 +1,6 @@
 """Word n-gram language models: the ARPA writer, beam search with and without a model, the build command."""
 
+import gzip
 import json
 import os
 import stat
@@ -153,6 +154,17 @@ def test_language_model_picks_the_in_vocabulary_word(processor, tmp_path):
     assert processor.batch_decode(logits) == ["dcus"]  # greedy ignores it
     # With no weight on the model the acoustic choice wins again.
     assert processor.batch_decode(logits, decoder="beam", alpha=0.0, beta=0.0) == ["dcus"]
+
+
+def test_a_gzipped_arpa_model_decodes_as_the_plain_one(processor, tmp_path):
+    rng = np.random.default_rng(2)
+    logits = ambiguous_deus(processor, rng)
+    folder = write_language_model(tmp_path / "language_model", ["deus et homo", "et deus"])
+    plain = folder / "2gram.arpa"
+    (folder / "2gram.arpa.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    plain.unlink()
+    processor.attach_language_model(folder)
+    assert processor.batch_decode(logits, decoder="beam") == ["deus"]
 
 
 def test_language_model_folder_round_trips_through_save_and_from_pretrained(processor, tmp_path):

@@ -1,0 +1,32 @@
+"""experiments/saintgall_best.py on the files saintgall.sh leaves (written here by hand): one row per seed
+with its start, its test rates without and with the language model and its minutes, and the mean over seeds."""
+
+import json
+
+from experiments.saintgall_best import main
+
+
+def fake_run(folder, seed: int, init_from, cer: float, cer_lm: float) -> None:
+    for stage, minutes in (("finetune", 59.0), ("stackmix", 30.0)):
+        run = folder / stage
+        (run / "best_cer").mkdir(parents=True)
+        args = {"seed": seed, "init_from": init_from if stage == "finetune" else str(folder / "finetune/best_cer")}
+        (run / "best_cer" / "README.md").write_text(f"# card\n\n```json\n{json.dumps(args)}\n```\n")
+        (run / "budget.json").write_text(json.dumps({"spent": {"training": 60 * (minutes - 1), "validation": 60.0}}))
+        (run / "metrics.jsonl").write_text(json.dumps({"epoch": 0, "cer": 0.2, "elapsed_seconds": 600}) + "\n")
+    (folder / "stackmix" / "test_results.json").write_text(json.dumps({"cer": cer, "wer": 4 * cer}))
+    (folder / "eval_lm").mkdir()
+    lm = {"cer": cer_lm, "wer": 3 * cer_lm, "decoding": {"alpha": 1, "beta": 6}}
+    (folder / "eval_lm" / "results.json").write_text(json.dumps({"checkpoints": {"best_cer": lm}}))
+
+
+def test_each_seed_is_a_row_with_its_start_and_the_seeds_are_averaged(tmp_path):
+    fake_run(tmp_path / "s1", 1, None, 0.06, 0.05)
+    fake_run(tmp_path / "s2", 2, "general", 0.04, 0.03)
+    results = tmp_path / "RESULTS.md"
+    main(["--runs", str(tmp_path / "s1"), str(tmp_path / "s2"), "--results", str(results)])
+    report = results.read_text()
+    assert "| 1 | random weights | 6.00 | 24.00 | 5.00 | 15.00 | 59 + 30 |" in report
+    assert "| 2 | general | 4.00 | 16.00 | 3.00 | 9.00 | 59 + 30 |" in report
+    assert "| mean ± std | | 5.00 ± 1.41 |" in report
+    assert (tmp_path / "saintgall_best_curves.png").is_file()
