@@ -193,7 +193,8 @@ from transformers import pipeline
 from stackmix_htr.pretrained import pretrained_path
 
 recognizer = pipeline("handwriting-recognition", model=pretrained_path("{name}"))
-print(recognizer(str(pretrained_path("{name}") / "example.png")))  # {example["reading"]!r}
+reading = recognizer(str(pretrained_path("{name}") / "example.png"))
+print(reading["text"])  # {example["reading"]!r}
 ```
 
 ## Model
