@@ -64,8 +64,8 @@ CARDS = {
     "saintgall": {
         "title": "StackMix-HTR Saint Gall (small preset, with its language model)",
         "summary": "A line recognizer for the Saint Gall manuscript (Latin, 9th century), trained from random "
-        "weights on its train split, then on with blots and StackMix lines of the Latin corpus, with a word language model of an ecclesiastical Latin corpus and the training transcriptions "
-        "(beam search by default). Its transcriptions follow the database's conventions after the `saintgall` "
+        "weights on its train split, then on with blots and StackMix lines of the Latin corpus, with a word "
+        "language model of that corpus and the training transcriptions (beam search by default). Its transcriptions follow the database's conventions after the `saintgall` "
         'text rules ("&" for et, "q." for a word-final -que).',
         "sources": [
             ("Saint Gall database (Latin, 9th century)", "the train split (466 lines)", SAINT_GALL),
@@ -95,8 +95,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def copy_checkpoint(source: Path, target: Path) -> None:
-    """The checkpoint's files without its code (the package's classes load it), and a config without the
-    entries that would send transformers to that code."""
+    """The checkpoint's files without its code (the package's classes load it), a config without the
+    entries that would send transformers to that code, and its language model gzipped."""
     for path in source.iterdir():
         if path.suffix == CODE_SUFFIX or path.name == "README.md":
             continue
