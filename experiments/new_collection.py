@@ -5,7 +5,8 @@ pretrained recognizer under the same wall-clock budgets, two at a time on one th
         --pretrained outputs/general/pretrain/best_cer --budgets 60 30 15 --seeds 6955 6956 [--kraken outputs/kraken/m60]
 
 Every (budget, seed) trains the two starts side by side (`OMP_NUM_THREADS=1`, no DataLoader workers), so
-both see the same machine; each run is `train_accelerate.py --max_train_minutes B` (the small preset, plain
+both see the same machine (`--jobs 1`: one run at a time, for a machine whose other core is busy with another
+one-thread job); each run is `train_accelerate.py --max_train_minutes B` (the small preset, plain
 augmentations, clipping: the defaults), from random weights with the output bias at the class prior, or
 `--init_from PRETRAINED --vocab_resize union`. Each run scores its best_cer/ on the test split itself.
 With `--language_model`, the pretrained runs of the largest budget also get a word language model of the
@@ -13,7 +14,7 @@ target's training transcriptions, tuned on its validation split (`stackmix-lm bu
 `--kraken DIR` adds kraken's row from a `ketos train` / `ketos test` run on the same pages (its summary.txt).
 
 The record (WORK/record.json) keeps the commands, times and results; the same command resumes. The table
-goes to the "new_collection" section of bench/RESULTS.md.
+goes to the "new_collection" section of bench/RESULTS.md (`--report_only`: from the runs that exist, nothing run).
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--kraken", type=Path, default=None, help="a kraken run folder with summary.txt")
     parser.add_argument("--train_args", default="", help="more train_accelerate.py flags for every run")
+    parser.add_argument(
+        "--jobs", type=int, choices=(1, 2), default=2, help="runs at once, one thread each (2: the two starts)"
+    )
+    parser.add_argument("--report_only", action="store_true", help="write the report from the runs that exist")
     return parser.parse_args(argv)
 
 
@@ -159,7 +164,8 @@ def write_report(args, record: Record) -> None:
         "",
         f"Written by `python -m experiments.new_collection` on {datetime.date.today().isoformat()}. Target: "
         f"`{shown(args.target)}` (a hand the pretrained model never saw); pretrained start: `{args.pretrained}`. "
-        "Each pair of runs (both starts, one budget and seed) trained side by side, one CPU thread each, with "
+        "Each run trained with one CPU thread while another one-thread run used the machine's other core (the "
+        "two starts of a budget and seed side by side, or with `--jobs 1` one at a time beside other work), with "
         "`train_accelerate.py --max_train_minutes` (small preset, plain augmentations, gradients clipped). "
         'Test figures of each run\'s best validation checkpoint, in percent; "used": the minutes the run '
         "accounted (start-up, training, validation, checkpoints, test scoring).",
@@ -176,16 +182,16 @@ def write_report(args, record: Record) -> None:
             )
     if args.language_model:
         top = max(args.budgets)
-        lm = []
+        lm = {}
         for seed in args.seeds:
             path = run_dir(args, top, seed, "pretrained") / "eval_lm" / "results.json"
             if path.is_file():
-                lm.append(next(iter(json.loads(path.read_text())["checkpoints"].values())))
+                lm[seed] = next(iter(json.loads(path.read_text())["checkpoints"].values()))
         if lm:
             lines.append(
                 f"| {top:g} min | pretrained start + word LM of the training transcriptions (tuned on validation) | "
-                f"{', '.join(map(str, args.seeds[: len(lm)]))} | {mean_std([r['cer'] for r in lm])} | "
-                f"{mean_std([r['wer'] for r in lm])} | (LM built and tuned after the run) |"
+                f"{', '.join(map(str, lm))} | {mean_std([r['cer'] for r in lm.values()])} | "
+                f"{mean_std([r['wer'] for r in lm.values()])} | (LM built and tuned after the run) |"
             )
     if args.kraken and (args.kraken / "summary.txt").is_file():
         kraken = kraken_row(args.kraken)
@@ -205,17 +211,32 @@ def write_report(args, record: Record) -> None:
     replace_section(args.results, SECTION, "\n".join(lines))
 
 
+def training_batches(args, record: Record) -> list[list[tuple[str, list, tuple]]]:
+    """The training steps not yet done, largest budget first, in groups of `--jobs` run at once."""
+    todo = [
+        step
+        for minutes in sorted(args.budgets, reverse=True)
+        for seed in args.seeds
+        for step in (training_step(args, minutes, seed, start) for start in STARTS)
+        if not record.step_done(step[0])
+    ]
+    return [todo[i : i + args.jobs] for i in range(0, len(todo), args.jobs)]
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     budget = {"target": shown(args.target), "pretrained": args.pretrained, "train_args": args.train_args}
     record = Record(args.work_dir / "record.json", budget)
-    env = offline_env()
-    for minutes in sorted(args.budgets, reverse=True):
-        for seed in args.seeds:
-            pair = [training_step(args, minutes, seed, start) for start in STARTS]
-            todo = [step for step in pair if not record.step_done(step[0])]
-            if todo:
-                run_steps(record, todo, env, args.work_dir / "logs")
+    if not args.report_only:
+        run_all(args, record)
+    write_report(args, record)
+    print(f"wrote the {SECTION} section of {shown(args.results)}")
+
+
+def run_all(args, record: Record) -> None:
+    env = offline_env(OMP_NUM_THREADS="1")  # every run has one thread, whether it runs alone or beside another
+    for batch in training_batches(args, record):
+        run_steps(record, batch, env, args.work_dir / "logs")
     if args.language_model:
         corpus = args.work_dir / "train_transcriptions.txt"
         from data_builders.loading import load_dataset_folder_or_hub
@@ -226,8 +247,6 @@ def main(argv=None) -> None:
             for step in language_model_steps(args, max(args.budgets), seed):
                 if not record.step_done(step[0]):
                     run_steps(record, [step], env, args.work_dir / "logs")
-    write_report(args, record)
-    print(f"wrote the {SECTION} section of {shown(args.results)}")
 
 
 if __name__ == "__main__":
