@@ -65,8 +65,9 @@ CARDS = {
         "title": "StackMix-HTR Saint Gall (small preset, with its language model)",
         "summary": "A line recognizer for the Saint Gall manuscript (Latin, 9th century), trained from random "
         "weights on its train split, then on with blots and StackMix lines of the Latin corpus, with a word "
-        "language model of that corpus and the training transcriptions (beam search by default). Its transcriptions follow the database's conventions after the `saintgall` "
-        'text rules ("&" for et, "q." for a word-final -que).',
+        "language model of that corpus and the training transcriptions (beam search by default). Its "
+        "transcriptions follow the database's conventions after the `saintgall` text rules "
+        '("&" for et, "q." for a word-final -que).',
         "sources": [
             ("Saint Gall database (Latin, 9th century)", "the train split (466 lines)", SAINT_GALL),
             (
