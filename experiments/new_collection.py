@@ -78,9 +78,8 @@ def training_step(args, minutes: float, seed: int, start: str) -> tuple[str, lis
 
 def language_model_steps(args, minutes: float, seed: int) -> list[tuple[str, list, tuple]]:
     model = run_dir(args, minutes, seed, "pretrained") / "best_cer"
-    corpus = args.work_dir / "train_transcriptions.txt"
     out = run_dir(args, minutes, seed, "pretrained") / "eval_lm"
-    build = [sys.executable, "-m", "stackmix_htr.cli.lm", "build", "--model", shown(model), "--corpus", shown(corpus),
+    build = [sys.executable, "-m", "stackmix_htr.cli.lm", "build", "--model", shown(model),
              "--dataset", shown(args.target), "--overwrite"]  # fmt: skip
     tune = [sys.executable, "eval.py", "--model", shown(model), "--dataset", shown(args.target), "--split", "test",
             "--tune_lm", "--output_dir", shown(out), "--device", "cpu", "--overwrite"]  # fmt: skip
@@ -238,11 +237,6 @@ def run_all(args, record: Record) -> None:
     for batch in training_batches(args, record):
         run_steps(record, batch, env, args.work_dir / "logs")
     if args.language_model:
-        corpus = args.work_dir / "train_transcriptions.txt"
-        from data_builders.loading import load_dataset_folder_or_hub
-
-        texts = load_dataset_folder_or_hub(args.target, split="train")["text"]
-        corpus.write_text("".join(text + "\n" for text in texts), encoding="utf-8")
         for seed in args.seeds:
             for step in language_model_steps(args, max(args.budgets), seed):
                 if not record.step_done(step[0]):

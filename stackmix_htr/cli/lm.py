@@ -1,6 +1,7 @@
 """stackmix-lm: build a word n-gram language model into a checkpoint for beam search.
 
     stackmix-lm build --model CKPT --corpus latin.txt [--dataset data/saintgall] [--order 3]
+    stackmix-lm build --model CKPT --dataset data/my-collection     (its train transcriptions alone)
 
 See `stackmix_htr.recognition.language_model` for what goes in; `eval.py --tune_lm` then chooses its
 weights and makes beam search the checkpoint's decoder.
@@ -27,7 +28,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     build.add_argument(
         "--model", required=True, help="checkpoint folder (save_pretrained output) that receives the model"
     )
-    build.add_argument("--corpus", required=True, help="text file, one line of running text per line (UTF-8)")
+    build.add_argument(
+        "--corpus",
+        default=None,
+        help="text file, one line of running text per line (UTF-8); --dataset alone without it",
+    )
     build.add_argument(
         "--dataset", default=None, help="dataset folder or Hub id whose train transcriptions join the corpus"
     )
@@ -43,6 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.order < 2:
         parser.error("--order must be at least 2 (KenLM reads bigram models and up)")
+    if args.corpus is None and args.dataset is None:
+        parser.error("give --corpus, --dataset (its train transcriptions), or both")
     return args
 
 

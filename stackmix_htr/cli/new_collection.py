@@ -27,7 +27,6 @@ import sys
 import time
 from pathlib import Path
 
-from data_builders.loading import load_dataset_folder_or_hub
 from stackmix_htr.common.atomic import check_output_folder
 from stackmix_htr.common.errors import InputError, run_command
 
@@ -132,9 +131,6 @@ class Recipe:
         return bank
 
     def language_model(self, model: Path) -> None:
-        corpus = self.out / "train_transcriptions.txt"
-        texts = load_dataset_folder_or_hub(self.args.dataset, split="train")["text"]
-        corpus.write_text("".join(text + "\n" for text in texts), encoding="utf-8")
         self.run(
             "language model",
             [
@@ -144,8 +140,6 @@ class Recipe:
                 "build",
                 "--model",
                 model,
-                "--corpus",
-                corpus,
                 "--dataset",
                 self.args.dataset,
                 "--overwrite",

@@ -1,8 +1,9 @@
 """Word n-gram language models for beam search: built into a checkpoint folder, and their weights tuned.
 
 `build` (the `stackmix-lm build --model CKPT --corpus latin.txt [--dataset data/saintgall] [--order 3]`
-command) writes `CKPT/alphabet.json` and `CKPT/language_model/` (see `ctc_beam_search`) from the corpus and,
-with `--dataset`, the transcriptions of its train split. Texts are written the way the model
+command) writes `CKPT/alphabet.json` and `CKPT/language_model/` (see `ctc_beam_search`) from the corpus,
+the transcriptions of `--dataset`'s train split, or both (a new collection without a corpus of its
+language takes its own transcriptions alone). Texts are written the way the model
 writes: corpus lines go through the text rules' `from_plain_text` (the dataset's transcription
 conventions; with `--dataset`, its spelling rules take the rates of its transcriptions, each rewrite
 made where it is the usual form), every text through `preprocess`, and corpus lines with characters
@@ -117,19 +118,20 @@ def estimate_with_python(sentences: list[str], order: int, arpa_path: Path) -> l
 
 def build(
     model: str,
-    corpus: str,
+    corpus: str | None,
     dataset_texts: list[str] | None = None,
     order: int = DEFAULT_ORDER,
     estimator: str = "auto",
     overwrite: bool = False,
 ) -> dict:
-    """Build MODEL/language_model/ and MODEL/alphabet.json from the corpus and, when given, a dataset's
-    transcriptions (which also fit the corpus's spelling rules); returns what went in."""
+    """Build MODEL/language_model/ and MODEL/alphabet.json from the corpus, a dataset's transcriptions
+    (which also fit the corpus's spelling rules), or both; returns what went in."""
+    if corpus is None and dataset_texts is None:
+        raise LanguageModelBuildError("a language model needs a corpus, a dataset's transcriptions, or both")
     checkpoint = Path(model)
     target = checkpoint / LANGUAGE_MODEL_DIR
     check_output_folder(target, "--model", overwrite=overwrite)
-    corpus = Path(corpus)
-    if not corpus.is_file():
+    if corpus is not None and not Path(corpus).is_file():
         raise LanguageModelBuildError(f"corpus {corpus}: file not found")
     processor = _load_processor(model)
     if estimator == "auto":
@@ -144,10 +146,11 @@ def build(
     }
     report["decoder"] = processor.decoder
     training = dataset_sentences(dataset_texts, processor, report) if dataset_texts is not None else []
-    sentences = list(corpus_sentences(corpus, processor, report, training)) + training
+    sentences = (list(corpus_sentences(Path(corpus), processor, report, training)) if corpus else []) + training
     if not sentences:
+        source = f"corpus {corpus}" if corpus else "the dataset's transcriptions"
         raise LanguageModelBuildError(
-            f"corpus {corpus}: no line is written in characters the model can emit; check the file and the checkpoint"
+            f"{source}: no line is written in characters the model can emit; check the texts and the checkpoint"
         )
 
     with atomic_folder(target) as staging:

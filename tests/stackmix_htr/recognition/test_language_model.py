@@ -263,6 +263,27 @@ def test_build_writes_the_language_model_in_the_transcription_conventions(tmp_pa
     assert sorted(os.listdir(folder)) == ["2gram.arpa", "attrs.json", "unigrams.txt"]
 
 
+def test_build_from_the_train_transcriptions_alone(tmp_path, capsys):
+    """A new collection without a corpus of its language: the model is its transcriptions' words, each once."""
+    checkpoint = tmp_path / "checkpoint"
+    StackMixHTRProcessor.from_texts(["le notaire soussigné", "Paris"]).save_pretrained(checkpoint)
+    dataset = tmp_path / "dataset"
+    (dataset / "data").mkdir(parents=True)
+    datasets.Dataset.from_dict({"text": ["le notaire", "Paris le notaire", ""]}).to_parquet(
+        str(dataset / "data" / "train-00000-of-00001.parquet")
+    )
+    assert lm_main(["build", "--model", str(checkpoint), "--dataset", str(dataset), "--order", "2"]) == 0
+    output = capsys.readouterr().out
+    assert "of 2 lines and 3 distinct words; corpus lines kept 0, skipped 0" in output and "dataset lines 2" in output
+    lm = kenlm.Model(str(checkpoint / "language_model" / "2gram.arpa"))
+    assert lm.score("le notaire") > lm.score("notaire le")
+
+    with pytest.raises(SystemExit) as error:
+        lm_main(["build", "--model", str(checkpoint)])
+    assert error.value.code == 2
+    assert "give --corpus, --dataset (its train transcriptions), or both" in capsys.readouterr().err
+
+
 def test_a_corpus_that_is_not_utf8_is_reported_at_its_line(tmp_path, capsys):
     checkpoint = tmp_path / "checkpoint"
     StackMixHTRProcessor.from_texts(["homo deus"]).save_pretrained(checkpoint)
