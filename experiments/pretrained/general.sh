@@ -13,7 +13,7 @@
 #             finishes a pretraining cut short of its schedule (the shipped one stopped after 7 of 12 epochs)
 #   banks     one StackMix bank per real source (the lots mix several hands each; Saint Gall is one scribe):
 #             char masks of its train lines by anneal's model, the bank, and STACKMIX_LINES new lines written
-#             with it into OUT/stackmix/SOURCE/lines (Saint Gall's from the Latin corpus in the scribe's
+#             with it into OUT/banks/SOURCE/lines (Saint Gall's from the Latin corpus in the scribe's
 #             spelling; the French lots' from their own transcriptions recombined: no French corpus is at hand)
 #   stackmix  OUT/stackmix: from anneal's best_cer, the real and synthetic lines plus every bank's lines, with
 #             blots, for STACKMIX_MINUTES (120), the learning rate warmed to 3e-4 and decayed by the budget
@@ -62,7 +62,7 @@ build_data() {
 build_banks() {
     local model="$OUT/anneal/best_cer"
     for source in "${banked[@]}"; do
-        local dir="$OUT/stackmix/$source" lines="$STACKMIX_LINES" texts=()
+        local dir="$OUT/banks/$source" lines="$STACKMIX_LINES" texts=()
         [ "$source" = lectaurep-random-set-1 ] && lines=$((2 * STACKMIX_LINES))
         [ "$source" = saintgall ] && texts=(--corpus "$LATIN_CORPUS" --text_rules saintgall)
         [ -d "$dir/char_masks" ] || "$PYTHON" -m augmentations.stackmix char-masks --model "$model" \
@@ -99,7 +99,7 @@ for step in "${steps[@]}"; do
         banks) build_banks ;;
         stackmix)
             generated=()
-            for source in "${banked[@]}"; do generated+=(--dataset "$OUT/stackmix/$source/lines/hf"); done
+            for source in "${banked[@]}"; do generated+=(--dataset "$OUT/banks/$source/lines/hf"); done
             train stackmix --init_from "$OUT/anneal/best_cer" --use_blots --max_train_minutes "$STACKMIX_MINUTES" \
                 --learning_rate 1e-4 --max_learning_rate 3e-4 --pct_start 0.05 "${generated[@]}"
             ;;

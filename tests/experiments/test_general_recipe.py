@@ -30,10 +30,10 @@ def test_banks_of_every_source_feed_the_stackmix_stage(tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
     for name in BANKED:
-        lines = (out / "stackmix" / name / "lines" / "marking.csv").read_text().splitlines()[1:]
+        lines = (out / "banks" / name / "lines" / "marking.csv").read_text().splitlines()[1:]
         assert len(lines) == (6 if name == "lectaurep-random-set-1" else 3)  # twice as many for the largest lot
-        assert f"{out / 'stackmix' / name / 'lines' / 'hf'} ({len(lines)})" in run.stderr
-    assert not (out / "stackmix" / "lectaurep-dufour-1").exists()  # the held-out hand gives no bank
+        assert f"{out / 'banks' / name / 'lines' / 'hf'} ({len(lines)})" in run.stderr
+    assert not (out / "banks" / "lectaurep-dufour-1").exists()  # the held-out hand gives no bank
     assert f"initialised from {out / 'anneal' / 'best_cer'}" in run.stderr
     assert json.loads((out / "stackmix" / "test_results.json").read_text())["num_lines"] == 4
 
