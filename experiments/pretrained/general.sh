@@ -23,7 +23,8 @@
 # Budget: EPOCHS (12) epochs of about 11,000 lines, about 26 minutes each on one thread of this project's
 # 2-core CPU machine (float32; bfloat16 only where the CPU has it natively), 5.2 hours in all, then
 # ANNEAL_MINUTES, about 15 minutes of banks, then STACKMIX_MINUTES. The shipped model: the first 7 epochs
-# (3 hours), then 70 minutes of anneal (steps data pretrain anneal ship).
+# (3 hours), 70 minutes of anneal, 8 minutes of banks and a 55-minute StackMix stage (STACKMIX_MINUTES=55
+# WORKERS=0 OMP_NUM_THREADS=1), 5.2 hours of one thread in all.
 # An interrupted training step resumes from its state when run again; a finished one is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
