@@ -34,7 +34,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="text file, one line of running text per line (UTF-8); --dataset alone without it",
     )
     build.add_argument(
-        "--dataset", default=None, help="dataset folder or Hub id whose train transcriptions join the corpus"
+        "--dataset",
+        default=None,
+        help="dataset folder or Hub id whose train transcriptions join the corpus (or make the model alone)",
     )
     build.add_argument("--dataset_split", default="train", help="the split of --dataset to take transcriptions from")
     build.add_argument("--order", type=int, default=DEFAULT_ORDER, help="n-gram order")

@@ -131,7 +131,8 @@ def build(
     checkpoint = Path(model)
     target = checkpoint / LANGUAGE_MODEL_DIR
     check_output_folder(target, "--model", overwrite=overwrite)
-    if corpus is not None and not Path(corpus).is_file():
+    corpus = Path(corpus) if corpus is not None else None
+    if corpus is not None and not corpus.is_file():
         raise LanguageModelBuildError(f"corpus {corpus}: file not found")
     processor = _load_processor(model)
     if estimator == "auto":
@@ -146,7 +147,7 @@ def build(
     }
     report["decoder"] = processor.decoder
     training = dataset_sentences(dataset_texts, processor, report) if dataset_texts is not None else []
-    sentences = (list(corpus_sentences(Path(corpus), processor, report, training)) if corpus else []) + training
+    sentences = (list(corpus_sentences(corpus, processor, report, training)) if corpus else []) + training
     if not sentences:
         source = f"corpus {corpus}" if corpus else "the dataset's transcriptions"
         raise LanguageModelBuildError(
