@@ -3,7 +3,7 @@
     python -m experiments.saintgall_best --runs outputs/saintgall outputs/saintgall_s6956
 
 Reads the folders `experiments/pretrained/saintgall.sh` writes (one per seed: `finetune/`, `stackmix/`,
-`eval_lm/`) and tables, per seed and as mean ± std, the test CER and WER of the final model without and
+`eval_lm/`) and tables, per seed and as mean ± std over the seeds of each start, the test CER and WER of the final model without and
 with its language model, the minutes each training stage spent (one CPU thread each), and plots the
 validation CER of both stages against time.
 """
@@ -88,12 +88,14 @@ def main(argv=None) -> None:
             f"| {row['seed']} | {row['start']} | {100 * row['cer']:.2f} | {100 * row['wer']:.2f} | {100 * row['cer_lm']:.2f} | "
             f"{100 * row['wer_lm']:.2f} | {row['minutes']['finetune']:.0f} + {row['minutes']['stackmix']:.0f} |"
         )
-    if len(rows) > 1:
-        lines.append(
-            f"| mean ± std | | {mean_std([r['cer'] for r in rows])} | {mean_std([r['wer'] for r in rows])} | "
-            f"{mean_std([r['cer_lm'] for r in rows])} | {mean_std([r['wer_lm'] for r in rows])} | "
-            f"{np.mean([sum(r['minutes'].values()) for r in rows]):.0f} per seed |"
-        )
+    for start in dict.fromkeys(row["start"] for row in rows):  # one mean per start, in the order of the rows
+        seeds = [row for row in rows if row["start"] == start]
+        if len(seeds) > 1:
+            lines.append(
+                f"| mean ± std | {start} | {mean_std([r['cer'] for r in seeds])} | {mean_std([r['wer'] for r in seeds])} | "
+                f"{mean_std([r['cer_lm'] for r in seeds])} | {mean_std([r['wer_lm'] for r in seeds])} | "
+                f"{np.mean([sum(r['minutes'].values()) for r in seeds]):.0f} per seed |"
+            )
     lines += [
         "",
         f"Paper (ResNet34-BiLSTM-CTC, 128 x 2048, ImageNet start, GPU, 100-300 epochs): {PAPER_CER} % test CER.",

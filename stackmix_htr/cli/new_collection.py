@@ -30,7 +30,7 @@ from pathlib import Path
 from stackmix_htr.common.atomic import check_output_folder
 from stackmix_htr.common.errors import InputError, run_command
 
-STACKMIX_MIN_MINUTES = 120  # below it, the time a bank costs is better spent training
+STACKMIX_MIN_MINUTES = 120  # the bank's cut and build cost minutes a short budget needs for training
 LM_SHARE = 0.08  # of the budget, for the language model's build, tuning and the test scoring
 STACKMIX_SHARE = 0.55  # of the training time, trained with StackMix after the first model cut the characters
 

@@ -20,13 +20,15 @@ def fake_run(folder, seed: int, init_from, cer: float, cer_lm: float) -> None:
     (folder / "eval_lm" / "results.json").write_text(json.dumps({"checkpoints": {"best_cer": lm}}))
 
 
-def test_each_seed_is_a_row_with_its_start_and_the_seeds_are_averaged(tmp_path):
+def test_each_seed_is_a_row_with_its_start_and_the_seeds_of_each_start_are_averaged(tmp_path):
     fake_run(tmp_path / "s1", 1, None, 0.06, 0.05)
-    fake_run(tmp_path / "s2", 2, "general", 0.04, 0.03)
+    fake_run(tmp_path / "s2", 2, None, 0.08, 0.07)
+    fake_run(tmp_path / "g1", 1, "general", 0.04, 0.03)
     results = tmp_path / "RESULTS.md"
-    main(["--runs", str(tmp_path / "s1"), str(tmp_path / "s2"), "--results", str(results)])
+    main(["--runs", *(str(tmp_path / name) for name in ("s1", "s2", "g1")), "--results", str(results)])
     report = results.read_text()
     assert "| 1 | random weights | 6.00 | 24.00 | 5.00 | 15.00 | 59 + 30 |" in report
-    assert "| 2 | general | 4.00 | 16.00 | 3.00 | 9.00 | 59 + 30 |" in report
-    assert "| mean ± std | | 5.00 ± 1.41 |" in report
+    assert "| 1 | general | 4.00 | 16.00 | 3.00 | 9.00 | 59 + 30 |" in report
+    assert "| mean ± std | random weights | 7.00 ± 1.41 | 28.00 ± 5.66 | 6.00 ± 1.41 |" in report
+    assert "| mean ± std | general |" not in report  # one seed is not a mean
     assert (tmp_path / "saintgall_best_curves.png").is_file()
