@@ -3,9 +3,9 @@
     python -m experiments.saintgall_best --runs outputs/saintgall outputs/saintgall_s6956
 
 Reads the folders `experiments/pretrained/saintgall.sh` writes (one per seed: `finetune/`, `stackmix/`,
-`eval_lm/`) and tables, per seed and as mean ± std over the seeds of each start, the test CER and WER of the final model without and
-with its language model, the minutes each training stage spent (one CPU thread each), and plots the
-validation CER of both stages against time.
+`eval_lm/`) and tables, per seed and as mean ± std over the seeds of each start, the test CER and WER of
+the final model without and with its language model, the minutes each training stage spent (one CPU
+thread each), and plots the validation CER of both stages against time.
 """
 
 from __future__ import annotations

@@ -74,8 +74,8 @@ CARDS = {
         "title": "StackMix-HTR Saint Gall (small preset, with its language model)",
         "summary": "A line recognizer for the Saint Gall manuscript (Latin, 9th century), fine-tuned from the "
         "shipped `general` recognizer on its train split, then on with blots and StackMix lines of the Latin "
-        "corpus, with a word "
-        "language model of that corpus and the training transcriptions (beam search by default). Its "
+        "corpus, with a word language model of that corpus and the training transcriptions (beam search by "
+        "default). Its "
         "transcriptions follow the database's conventions after the `saintgall` text rules "
         '("&" for et, "q." for a word-final -que).',
         "sources": [
