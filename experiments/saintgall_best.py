@@ -3,9 +3,9 @@
     python -m experiments.saintgall_best --runs outputs/saintgall outputs/saintgall_s6956
 
 Reads the folders `experiments/pretrained/saintgall.sh` writes (one per seed: `finetune/`, `stackmix/`,
-`eval_lm/`) and tables, per seed and as mean ± std over the seeds of each start, the test CER and WER of
-the final model without and with its language model, the minutes each training stage spent (one CPU
-thread each), and plots the validation CER of both stages against time.
+`eval_lm/`) and tables, per seed and as mean ± std over the seeds of each recipe (start and the budget of
+each stage), the test CER and WER of the final model without and with its language model, the minutes each
+training stage spent (one CPU thread each), and plots the validation CER of both stages against time.
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ def summarize(folder: Path) -> dict:
     test = json.loads((folder / "stackmix" / "test_results.json").read_text())
     lm = json.loads((folder / "eval_lm" / "results.json").read_text())
     with_lm = next(iter(lm["checkpoints"].values()))
-    minutes = {
-        stage: sum(json.loads((folder / stage / "budget.json").read_text())["spent"].values()) / 60 for stage in STAGES
-    }
+    budgets = {stage: json.loads((folder / stage / "budget.json").read_text()) for stage in STAGES}
+    minutes = {stage: sum(budget["spent"].values()) / 60 for stage, budget in budgets.items()}
     seed = training_args(folder / "stackmix")["seed"]
     start = training_args(folder / "finetune")["init_from"] or "random weights"
-    return {"seed": seed, "start": start, "cer": test["cer"], "wer": test["wer"], "cer_lm": with_lm["cer"],
-            "wer_lm": with_lm["wer"], "decoding": with_lm["decoding"], "minutes": minutes}  # fmt: skip
+    planned = " + ".join(f"{budget['seconds'] / 60:.0f}" for budget in budgets.values())
+    return {"seed": seed, "recipe": f"{start}, {planned} min", "cer": test["cer"], "wer": test["wer"],
+            "cer_lm": with_lm["cer"], "wer_lm": with_lm["wer"], "decoding": with_lm["decoding"],
+            "minutes": minutes}  # fmt: skip
 
 
 def training_args(run: Path) -> dict:
@@ -76,23 +77,24 @@ def main(argv=None) -> None:
         f"Written by `python -m experiments.saintgall_best` on {datetime.date.today().isoformat()} from "
         + ", ".join(f"`{shown(folder)}`" for folder in args.runs)
         + ". Recipe: `experiments/pretrained/saintgall.sh` (a first run from the start each row names, then "
-        "StackMix + blots with a bank cut by that run's model, then a word 3-gram model of the Latin corpus and the "
+        "StackMix + blots with a bank cut by that run's model, each for the minutes the row budgets, then a word 3-gram model of the Latin corpus and the "
         "training transcriptions, weights tuned on validation); small preset, 64 px, one CPU thread per run. "
         "Test split: 707 lines; rates in percent.",
         "",
-        "| seed | start | test CER | test WER | test CER with LM | test WER with LM | minutes: first run + StackMix |",
+        "| seed | start, budget: first run + StackMix | test CER | test WER | test CER with LM | test WER with LM | "
+        "minutes spent: first run + StackMix |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['seed']} | {row['start']} | {100 * row['cer']:.2f} | {100 * row['wer']:.2f} | {100 * row['cer_lm']:.2f} | "
+            f"| {row['seed']} | {row['recipe']} | {100 * row['cer']:.2f} | {100 * row['wer']:.2f} | {100 * row['cer_lm']:.2f} | "
             f"{100 * row['wer_lm']:.2f} | {row['minutes']['finetune']:.0f} + {row['minutes']['stackmix']:.0f} |"
         )
-    for start in dict.fromkeys(row["start"] for row in rows):  # one mean per start, in the order of the rows
-        seeds = [row for row in rows if row["start"] == start]
+    for recipe in dict.fromkeys(row["recipe"] for row in rows):  # one mean per recipe, in the order of the rows
+        seeds = [row for row in rows if row["recipe"] == recipe]
         if len(seeds) > 1:
             lines.append(
-                f"| mean ± std | {start} | {mean_std([r['cer'] for r in seeds])} | {mean_std([r['wer'] for r in seeds])} | "
+                f"| mean ± std | {recipe} | {mean_std([r['cer'] for r in seeds])} | {mean_std([r['wer'] for r in seeds])} | "
                 f"{mean_std([r['cer_lm'] for r in seeds])} | {mean_std([r['wer_lm'] for r in seeds])} | "
                 f"{np.mean([sum(r['minutes'].values()) for r in seeds]):.0f} per seed |"
             )
