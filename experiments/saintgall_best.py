@@ -5,7 +5,8 @@
 Reads the folders `experiments/pretrained/saintgall.sh` writes (one per seed: `finetune/`, `stackmix/`,
 `eval_lm/`) and tables, per seed and as mean ± std over the seeds of each recipe (start and the budget of
 each stage), the test CER and WER of the final model without and with its language model, the minutes each
-training stage spent (one CPU thread each), and plots the validation CER of both stages against time.
+training stage spent and the lines it trained on (its compute), and plots the validation CER of both stages
+against time.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ def summarize(folder: Path) -> dict:
     with_lm = next(iter(lm["checkpoints"].values()))
     budgets = {stage: json.loads((folder / stage / "budget.json").read_text()) for stage in STAGES}
     minutes = {stage: sum(budget["spent"].values()) / 60 for stage, budget in budgets.items()}
+    lines = {stage: budget["training_lines"] for stage, budget in budgets.items()}
     seed = training_args(folder / "stackmix")["seed"]
     start = training_args(folder / "finetune")["init_from"] or "random weights"
     planned = " + ".join(f"{budget['seconds'] / 60:.0f}" for budget in budgets.values())
     return {"seed": seed, "recipe": f"{start}, {planned} min", "cer": test["cer"], "wer": test["wer"],
             "cer_lm": with_lm["cer"], "wer_lm": with_lm["wer"], "decoding": with_lm["decoding"],
-            "minutes": minutes}  # fmt: skip
+            "minutes": minutes, "lines": lines}  # fmt: skip
 
 
 def training_args(run: Path) -> dict:
@@ -82,13 +84,14 @@ def main(argv=None) -> None:
         "Test split: 707 lines; rates in percent.",
         "",
         "| seed | start, budget: first run + StackMix | test CER | test WER | test CER with LM | test WER with LM | "
-        "minutes spent: first run + StackMix |",
-        "|---|---|---|---|---|---|---|",
+        "minutes spent: first run + StackMix | lines trained on: first run + StackMix |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['seed']} | {row['recipe']} | {100 * row['cer']:.2f} | {100 * row['wer']:.2f} | {100 * row['cer_lm']:.2f} | "
-            f"{100 * row['wer_lm']:.2f} | {row['minutes']['finetune']:.0f} + {row['minutes']['stackmix']:.0f} |"
+            f"{100 * row['wer_lm']:.2f} | {row['minutes']['finetune']:.0f} + {row['minutes']['stackmix']:.0f} | "
+            f"{row['lines']['finetune']} + {row['lines']['stackmix']} |"
         )
     for recipe in dict.fromkeys(row["recipe"] for row in rows):  # one mean per recipe, in the order of the rows
         seeds = [row for row in rows if row["recipe"] == recipe]
@@ -96,7 +99,8 @@ def main(argv=None) -> None:
             lines.append(
                 f"| mean ± std | {recipe} | {mean_std([r['cer'] for r in seeds])} | {mean_std([r['wer'] for r in seeds])} | "
                 f"{mean_std([r['cer_lm'] for r in seeds])} | {mean_std([r['wer_lm'] for r in seeds])} | "
-                f"{np.mean([sum(r['minutes'].values()) for r in seeds]):.0f} per seed |"
+                f"{np.mean([sum(r['minutes'].values()) for r in seeds]):.0f} per seed | "
+                f"{np.mean([sum(r['lines'].values()) for r in seeds]):.0f} per seed |"
             )
     lines += [
         "",
