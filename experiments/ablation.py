@@ -53,6 +53,7 @@ from pathlib import Path
 from experiments.reporting import (
     format_duration,
     mean_std,
+    metrics_rows,
     replace_section,
     save_figure,
     validation_curve,
@@ -383,7 +384,10 @@ class Ablation:
         for first in range(0, len(todo), self.args.jobs):
             self.run_together([self.training_step(run) for run in todo[first : first + self.args.jobs]])
             for run in todo[first : first + self.args.jobs]:
-                self.record.data["runs"].setdefault(run.key, {})["curve"] = validation_curve(self.run_dir(run))
+                entry = self.record.data["runs"].setdefault(run.key, {})
+                entry["curve"] = validation_curve(self.run_dir(run))
+                # the run's own clock sums every session it was resumed in; the step's wall time only the last
+                entry["training_seconds"] = metrics_rows(self.run_dir(run))[-1]["elapsed_seconds"]
             self.record.save()
 
     def aligner(self, group: tuple[int | None, int]) -> Run:
@@ -556,7 +560,11 @@ def results_table(ablation: Ablation, tag: str) -> list[str]:
             change = f"{100 * (np.mean(cers) - base_cer):+.2f} ({100 * (np.mean(cers) / base_cer - 1):+.1f} %)"
         best = [min(entry["curve"], key=lambda row: row[1]) for _, entry in entries if entry.get("curve")]
         best_cell = ", ".join(f"{100 * cer:.2f} ({int(epoch) + 1})" for epoch, cer in best) or "–"
-        seconds = [steps[f"train {key}"]["seconds"] for key, _ in entries if f"train {key}" in steps]
+        seconds = [
+            entry.get("training_seconds") or steps[f"train {key}"]["seconds"]
+            for key, entry in entries
+            if "training_seconds" in entry or f"train {key}" in steps
+        ]
         seeds = ", ".join(key.split()[2][1:] for key, _ in entries)
         cells = [
             EXPERIMENTS[name].label, seeds, mean_std(cers), mean_std([test["wer"] for test in tests]),
@@ -666,7 +674,8 @@ def write_report(ablation: Ablation) -> None:
     lines += [
         'Mean ± sample standard deviation over the seeds listed. "As ASR": both sides lower-cased, punctuation removed.',
         '"CER vs base": the change of the mean test CER in points, and relative to base\'s mean. Training time: the',
-        "wall time of the train_accelerate.py process, per-epoch validation included"
+        "training and per-epoch validation time the run's own clock kept, summed over the sessions it was resumed "
+        "in (runs recorded before it kept one: the wall time of the train_accelerate.py process)"
         + (", while sharing the machine with another run." if a.jobs > 1 else "."),
         "",
         "#### Training curves",

@@ -15,6 +15,8 @@
 #   ship      stackmix_htr/pretrained/saintgall with its card (python -m experiments.pretrained.ship)
 # Budget (2 CPU cores, one thread per run): FINETUNE_MINUTES + STACKMIX_MINUTES of training, the bank and
 # the language model a few minutes each. SEED picks the run (two seeds: SEED=6956 OUT=outputs/saintgall_s6956).
+# TEXT_RULES=saintgall_unpunctuated trains, scores and writes the language model without punctuation marks, as the
+# database transcribes its validation and test pages (default: saintgall, the marks its training pages carry).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED="${SHARED:-../shared}"
@@ -23,6 +25,7 @@ SEED="${SEED:-6955}"
 START="${START:-general}"
 FINETUNE_MINUTES="${FINETUNE_MINUTES:-60}"
 STACKMIX_MINUTES="${STACKMIX_MINUTES:-120}"
+TEXT_RULES="${TEXT_RULES:-saintgall}"
 CORPUS="${CORPUS:-$SHARED/corpora/latin_ecclesiastical.txt}"
 PYTHON="${PYTHON:-.venv/bin/python}"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1
@@ -37,7 +40,7 @@ train() {  # NAME ARGS...: one run into OUT/NAME, resumed when interrupted, skip
     local resume=()
     [ -f "$run_dir/state/training_progress.json" ] && resume=(--resume_from_checkpoint latest)
     "$PYTHON" train_accelerate.py --dataset "$data" --output_dir "$run_dir" --use_augs --train_batch_size 16 \
-        --num_workers 1 --seed "$SEED" "${precision[@]}" "$@" "${resume[@]}"
+        --num_workers 1 --seed "$SEED" --text_rules "$TEXT_RULES" "${precision[@]}" "$@" "${resume[@]}"
 }
 
 steps=("$@")

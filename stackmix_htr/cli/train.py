@@ -105,7 +105,7 @@ def parse_args(argv=None):
     data.add_argument(
         "--text_rules",
         default=None,
-        help="text-rules profile (none, iam, bentham, peter, hkr, saintgall); default: the one in the (first) "
+        help="text-rules profile (none, iam, bentham, peter, hkr, saintgall, saintgall_unpunctuated); default: the one in the (first) "
         "dataset's card, else none. With several datasets, one whose card names another profile has its training "
         "texts normalised with that profile first",
     )

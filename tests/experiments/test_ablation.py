@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from support import REPO_ROOT
 
+from experiments.reporting import format_duration
+
 ARMS = {"base": "base (augs)", "blots_stackmix": "+blots+StackMix"}
 SEEDS = (6955, 6956)
 
@@ -45,6 +47,13 @@ def test_ablation_reports_mean_and_std_over_seeds(saint_gall_dir, latin_corpus, 
         if name != "base":
             change = 100 * (np.mean(cers[name]) / np.mean(cers["base"]) - 1)
             assert cells[5].endswith(f"({change:+.1f} %)")
+        # Training time: each run's own clock (which sums the sessions of a resumed run), not the step's wall time.
+        clocks = []
+        for seed in SEEDS:
+            metrics = (work_dir / "n8" / f"s{seed}" / name / "metrics.jsonl").read_text().splitlines()
+            clocks.append(json.loads(metrics[-1])["elapsed_seconds"])
+            assert saved["runs"][f"{name} n8 s{seed}"]["training_seconds"] == clocks[-1]
+        assert cells[7] == format_duration(float(np.mean(clocks))) + " |"
     assert "#### First 8 train lines" in report and "(ablation_curves.png)" in report
     assert results.with_name("ablation_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Each seed has its own base model, char masks and bank; StackMix runs take the extra flags.

@@ -65,6 +65,16 @@ def test_saint_gall_writes_plain_latin_in_the_manuscript_conventions():
     assert get_text_rules("iam").spelling_rules(["& et"]) == []
 
 
+def test_saint_gall_unpunctuated_drops_the_marks_only_the_training_pages_have():
+    rules = get_text_rules("saintgall_unpunctuated")
+    assert rules.preprocess("r& amorem. sicuti itaq. de eo .") == "r& amorem sicuti itaq de eo"
+    assert rules.postprocess("accidit. coepit . ille") == "accidit coepit ille"
+    assert rules.from_plain_text(rules.preprocess("Itaque, etiam deus et homo.")) == "Itaq &iam deus & homo"
+    # The training pages' "q." is the abbreviation without its mark: it counts as the written form.
+    que, _ = rules.spelling_rules(["itaq. usq. atque", "deus"])
+    assert que.rate("end") == pytest.approx(2 / 3)
+
+
 def test_spelling_rule_measures_rates_per_position_and_applies_them():
     training = ["& dixit", "videlic& nasc&ur", "&iam &. credet", "poss&"]
     rule = SpellingRule("et", "&").fit(training)
