@@ -14,7 +14,8 @@
 #             weights tuned on the validation split, the test split scored (OUT/eval_lm)
 #   ship      stackmix_htr/pretrained/saintgall with its card (python -m experiments.pretrained.ship)
 # Budget (2 CPU cores, one thread per run): FINETUNE_MINUTES + STACKMIX_MINUTES of training, the bank and
-# the language model a few minutes each. SEED picks the run (two seeds: SEED=6956 OUT=outputs/saintgall_s6956).
+# the language model a few minutes each. SEED picks the run (two seeds: SEED=6956 OUT=outputs/saintgall_s6956;
+# side by side, give each OMP_NUM_THREADS=1, or the two runs' threads contend and each trains at half speed).
 # TEXT_RULES=saintgall_unpunctuated trains, scores and writes the language model without punctuation marks, as the
 # database transcribes its validation and test pages (default: saintgall, the marks its training pages carry).
 set -euo pipefail
