@@ -50,7 +50,7 @@ def summarize(folder: Path) -> dict:
     planned = " + ".join(f"{budget['seconds'] / 60:.0f}" for budget in budgets.values())
     text_rules = json.loads((folder / "stackmix" / "best_cer" / "processor_config.json").read_text())["text_rules"]
     return {"seed": seed, "recipe": f"{start}, {planned} min, {text_rules}", "cer": test["cer"], "wer": test["wer"],
-            "cer_lm": with_lm["cer"], "wer_lm": with_lm["wer"], "decoding": with_lm["decoding"],
+            "cer_lm": with_lm["cer"], "wer_lm": with_lm["wer"],
             "cer_unpunctuated": cer_unpunctuated(folder / "stackmix" / "test_predictions.csv"),
             "cer_lm_unpunctuated": cer_unpunctuated(folder / "eval_lm" / "predictions" / f"{checkpoint}.csv"),
             "minutes": minutes, "lines": lines}  # fmt: skip
