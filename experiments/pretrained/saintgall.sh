@@ -16,8 +16,9 @@
 # Budget (2 CPU cores, one thread per run): FINETUNE_MINUTES + STACKMIX_MINUTES of training, the bank and
 # the language model a few minutes each. SEED picks the run (two seeds: SEED=6956 OUT=outputs/saintgall_s6956;
 # side by side, give each OMP_NUM_THREADS=1, or the two runs' threads contend and each trains at half speed).
-# TEXT_RULES=saintgall_unpunctuated trains, scores and writes the language model without punctuation marks, as the
-# database transcribes its validation and test pages (default: saintgall, the marks its training pages carry).
+# TEXT_RULES (default saintgall_unpunctuated) trains, scores and writes the language model without punctuation marks,
+# as the database transcribes its validation and test pages; TEXT_RULES=saintgall keeps the marks only its training
+# pages carry (the ablation's profile and the paper's preparation).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED="${SHARED:-../shared}"
@@ -25,8 +26,8 @@ OUT="${OUT:-outputs/saintgall}"
 SEED="${SEED:-6955}"
 START="${START:-general}"
 FINETUNE_MINUTES="${FINETUNE_MINUTES:-60}"
-STACKMIX_MINUTES="${STACKMIX_MINUTES:-120}"
-TEXT_RULES="${TEXT_RULES:-saintgall}"
+STACKMIX_MINUTES="${STACKMIX_MINUTES:-30}"
+TEXT_RULES="${TEXT_RULES:-saintgall_unpunctuated}"
 CORPUS="${CORPUS:-$SHARED/corpora/latin_ecclesiastical.txt}"
 PYTHON="${PYTHON:-.venv/bin/python}"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1
