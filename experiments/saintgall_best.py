@@ -3,8 +3,8 @@
     python -m experiments.saintgall_best --runs outputs/saintgall outputs/saintgall_s6956
 
 Reads the folders `experiments/pretrained/saintgall.sh` writes (one per seed: `finetune/`, `stackmix/`,
-`eval_lm/`) and tables, per seed and as mean ± std over the seeds of each recipe (start and the budget of
-each stage, and the text rules), the test CER and WER of the final model without and with its language model,
+`eval_lm/`) and tables, per seed and as mean ± std over the seeds of each recipe (start, line height, the
+budget of each stage, and the text rules), the test CER and WER of the final model without and with its language model,
 the CER of the same predictions with their punctuation marks dropped (the test pages are transcribed without
 them), the minutes each training stage spent and the lines it trained on (its compute), and plots the
 validation CER of both stages against time.
@@ -49,7 +49,8 @@ def summarize(folder: Path) -> dict:
     start = training_args(folder / "finetune")["init_from"] or "random weights"
     planned = " + ".join(f"{budget['seconds'] / 60:.0f}" for budget in budgets.values())
     text_rules = json.loads((folder / "stackmix" / "best_cer" / "processor_config.json").read_text())["text_rules"]
-    return {"seed": seed, "recipe": f"{start}, {planned} min, {text_rules}", "cer": test["cer"], "wer": test["wer"],
+    height = json.loads((folder / "stackmix" / "best_cer" / "config.json").read_text())["image_height"]
+    return {"seed": seed, "recipe": f"{start}, {height} px, {planned} min, {text_rules}", "cer": test["cer"], "wer": test["wer"],
             "cer_lm": with_lm["cer"], "wer_lm": with_lm["wer"],
             "cer_unpunctuated": cer_unpunctuated(folder / "stackmix" / "test_predictions.csv"),
             "cer_lm_unpunctuated": cer_unpunctuated(folder / "eval_lm" / "predictions" / f"{checkpoint}.csv"),
@@ -98,10 +99,10 @@ def main(argv=None) -> None:
         + ". Recipe: `experiments/pretrained/saintgall.sh` (a first run from the start each row names, then "
         "StackMix + blots with a bank cut by that run's model, each for the minutes the row budgets, then a word "
         "3-gram model of the Latin corpus and the training transcriptions, weights tuned on validation), with the "
-        "text rules the row names; small preset, 64 px, one CPU thread per run. Test split: 707 lines; rates in "
+        "line height and text rules the row names; small preset, one CPU thread per run. Test split: 707 lines; rates in "
         "percent.",
         "",
-        "| seed | start, budget (minutes: first run + StackMix), text rules | test CER | test WER | CER with LM | "
+        "| seed | start, line height, budget (minutes: first run + StackMix), text rules | test CER | test WER | CER with LM | "
         "WER with LM | CER, marks dropped | CER with LM, marks dropped | minutes spent | lines trained on |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]

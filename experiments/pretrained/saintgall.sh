@@ -16,6 +16,8 @@
 # Budget (2 CPU cores, one thread per run): FINETUNE_MINUTES + STACKMIX_MINUTES of training, the bank and
 # the language model a few minutes each. SEED picks the run (two seeds: SEED=6956 OUT=outputs/saintgall_s6956;
 # side by side, give each OMP_NUM_THREADS=1, or the two runs' threads contend and each trains at half speed).
+# IMAGE_HEIGHT (default 64, the small preset's and `general`'s) is the line height of the first run (from `general`,
+# its weights fit any height: each column is pooled over the height) and of the bank's glyphs.
 # TEXT_RULES (default saintgall_unpunctuated) trains, scores and writes the language model without punctuation marks,
 # as the database transcribes its validation and test pages; TEXT_RULES=saintgall keeps the marks only its training
 # pages carry (the ablation's profile and the paper's preparation).
@@ -28,6 +30,7 @@ START="${START:-general}"
 FINETUNE_MINUTES="${FINETUNE_MINUTES:-60}"
 STACKMIX_MINUTES="${STACKMIX_MINUTES:-30}"
 TEXT_RULES="${TEXT_RULES:-saintgall_unpunctuated}"
+IMAGE_HEIGHT="${IMAGE_HEIGHT:-64}"
 CORPUS="${CORPUS:-$SHARED/corpora/latin_ecclesiastical.txt}"
 PYTHON="${PYTHON:-.venv/bin/python}"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1
@@ -56,13 +59,13 @@ for step in "${steps[@]}"; do
         finetune)
             start=(--init_from "$START" --vocab_resize union)
             [ "$START" = scratch ] && start=(--model_preset small)
-            train finetune "${start[@]}" --max_train_minutes "$FINETUNE_MINUTES"
+            train finetune "${start[@]}" --image_height "$IMAGE_HEIGHT" --max_train_minutes "$FINETUNE_MINUTES"
             ;;
         bank)
             [ -d "$OUT/char_masks" ] || "$PYTHON" -m augmentations.stackmix char-masks --model "$OUT/finetune/best_cer" \
                 --dataset "$data" --output_dir "$OUT/char_masks" --device cpu
             [ -d "$OUT/bank" ] || "$PYTHON" -m augmentations.stackmix build-bank --char_masks "$OUT/char_masks" \
-                --dataset "$data" --output_dir "$OUT/bank" --image_height 64 --seed "$SEED"
+                --dataset "$data" --output_dir "$OUT/bank" --image_height "$IMAGE_HEIGHT" --seed "$SEED"
             ;;
         stackmix)
             train stackmix --init_from "$OUT/finetune/best_cer" --use_blots --stackmix_bank "$OUT/bank" \

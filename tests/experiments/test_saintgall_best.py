@@ -1,5 +1,5 @@
 """experiments/saintgall_best.py on the files saintgall.sh leaves (written here by hand): one row per seed
-with its recipe (start, stage budgets, text rules), its test rates without and with the language model, as
+with its recipe (start, line height, stage budgets, text rules), its test rates without and with the language model, as
 scored and with the punctuation marks dropped, its minutes and lines, and the mean over the seeds of each
 recipe."""
 
@@ -24,7 +24,7 @@ def write_predictions(path, predictions) -> None:
         )
 
 
-def fake_run(folder, seed: int, init_from, cer: float, cer_lm: float, budgets=(60, 30), text_rules="saintgall") -> None:
+def fake_run(folder, seed: int, init_from, cer, cer_lm, budgets=(60, 30), text_rules="saintgall", height=64) -> None:
     for stage, budget in zip(("finetune", "stackmix"), budgets):
         minutes = budget - 1.0
         run = folder / stage
@@ -32,6 +32,7 @@ def fake_run(folder, seed: int, init_from, cer: float, cer_lm: float, budgets=(6
         args = {"seed": seed, "init_from": init_from if stage == "finetune" else str(folder / "finetune/best_cer")}
         (run / "best_cer" / "README.md").write_text(f"# card\n\n```json\n{json.dumps(args)}\n```\n")
         (run / "best_cer" / "processor_config.json").write_text(json.dumps({"text_rules": text_rules}))
+        (run / "best_cer" / "config.json").write_text(json.dumps({"image_height": height}))
         spent = {"training": 60 * (minutes - 1), "validation": 60.0}
         summary = {"seconds": 60.0 * budget, "spent": spent, "training_lines": 100 * budget}
         (run / "budget.json").write_text(json.dumps(summary))
@@ -50,21 +51,24 @@ def test_each_seed_is_a_row_with_its_recipe_and_the_seeds_of_each_recipe_are_ave
     fake_run(tmp_path / "g1", 1, "general", 0.04, 0.03)
     fake_run(tmp_path / "g2", 2, "general", 0.05, 0.04, budgets=(20, 70))
     fake_run(tmp_path / "u1", 1, "general", 0.02, 0.01, text_rules="saintgall_unpunctuated")
+    fake_run(tmp_path / "t1", 2, "general", 0.03, 0.02, text_rules="saintgall_unpunctuated", height=96)
     results = tmp_path / "RESULTS.md"
-    main(["--runs", *(str(tmp_path / name) for name in ("s1", "s2", "g1", "g2", "u1")), "--results", str(results)])
+    runs = ("s1", "s2", "g1", "g2", "u1", "t1")
+    main(["--runs", *(str(tmp_path / name) for name in runs), "--results", str(results)])
     report = results.read_text()
     one_error = f"{100 / 36:.2f}"
-    row = "| 1 | random weights, 60 + 30 min, saintgall | 6.00 | 24.00 | 5.00 | 15.00 | {} | 0.00 | 59 + 29 | 6000 + 3000 |"
+    row = "| 1 | random weights, 64 px, 60 + 30 min, saintgall | 6.00 | 24.00 | 5.00 | 15.00 | {} | 0.00 | 59 + 29 | 6000 + 3000 |"
     assert row.format(one_error) in report
-    assert "| 1 | general, 60 + 30 min, saintgall | 4.00 | 16.00 | 3.00 | 9.00 |" in report
-    assert "| 2 | general, 20 + 70 min, saintgall | 5.00 | 20.00 | 4.00 | 12.00 |" in report
-    assert "| 1 | general, 60 + 30 min, saintgall_unpunctuated | 2.00 |" in report
+    assert "| 1 | general, 64 px, 60 + 30 min, saintgall | 4.00 | 16.00 | 3.00 | 9.00 |" in report
+    assert "| 2 | general, 64 px, 20 + 70 min, saintgall | 5.00 | 20.00 | 4.00 | 12.00 |" in report
+    assert "| 1 | general, 64 px, 60 + 30 min, saintgall_unpunctuated | 2.00 |" in report
+    assert "| 2 | general, 96 px, 60 + 30 min, saintgall_unpunctuated | 3.00 |" in report
     mean = next(line for line in report.splitlines() if line.startswith("| mean ± std |"))
     assert mean.startswith(
-        "| mean ± std | random weights, 60 + 30 min, saintgall | 7.00 ± 1.41 | 28.00 ± 5.66 | 6.00 ± 1.41 |"
+        "| mean ± std | random weights, 64 px, 60 + 30 min, saintgall | 7.00 ± 1.41 | 28.00 ± 5.66 | 6.00 ± 1.41 |"
     )
     assert f"| {one_error} ± 0.00 | 0.00 ± 0.00 | 88 per seed | 9000 per seed |" in mean
-    assert report.count("| mean ± std |") == 1  # no two general seeds share a recipe; one seed is not a mean
+    assert report.count("| mean ± std |") == 1  # no two general seeds share a recipe (budgets, text rules, height)
     assert (tmp_path / "saintgall_best_curves.png").is_file()
 
 
