@@ -99,11 +99,12 @@ def main(argv=None) -> None:
         + ". Recipe: `experiments/pretrained/saintgall.sh` (a first run from the start each row names, then "
         "StackMix + blots with a bank cut by that run's model, each for the minutes the row budgets, then a word "
         "3-gram model of the Latin corpus and the training transcriptions, weights tuned on validation), with the "
-        "line height and text rules the row names; small preset, one CPU thread per run. Test split: 707 lines; rates in "
-        "percent.",
+        "line height and text rules the row names; small preset, one CPU thread per run. Test split: 707 lines; "
+        "rates in percent.",
         "",
-        "| seed | start, line height, budget (minutes: first run + StackMix), text rules | test CER | test WER | CER with LM | "
-        "WER with LM | CER, marks dropped | CER with LM, marks dropped | minutes spent | lines trained on |",
+        "| seed | start, line height, budget (minutes: first run + StackMix), text rules | test CER | test WER | "
+        "CER with LM | WER with LM | CER, marks dropped | CER with LM, marks dropped | minutes spent | "
+        "lines trained on |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     rates = ("cer", "wer", "cer_lm", "wer_lm", "cer_unpunctuated", "cer_lm_unpunctuated")
