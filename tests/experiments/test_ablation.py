@@ -122,3 +122,32 @@ def test_each_curve_panel_is_titled_with_the_dataset_and_its_train_size(tmp_path
         "Saint Gall, all train lines (one line per seed)",
     ]
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_base_2x_trains_twice_the_epochs_and_the_report_compares_stackmix_with_it(tmp_path):
+    from experiments.ablation import Ablation, equal_compute_lines, parse_args
+
+    options = ["saintgall", "--record", str(tmp_path / "record.json"), "--work_dir", str(tmp_path / "work"),
+               "--device", "cpu", "--epochs", "50", "--seeds", "2",
+               "--experiments", "base", "base_2x", "blots_stackmix"]  # fmt: skip
+    ablation = Ablation(parse_args(options, {}, "python -m experiments.ablation"))
+    commands = {run.key: ablation.training_step(run)[1] for run in ablation.runs}
+    epochs = {key: command[command.index("--num_train_epochs") + 1] for key, command in commands.items()}
+    assert epochs == {"base all s6955": 50, "base_2x all s6955": 100, "blots_stackmix all s6955": 50,
+                      "base all s6956": 50, "base_2x all s6956": 100, "blots_stackmix all s6956": 50}  # fmt: skip
+    assert "--stackmix_bank" not in commands["base_2x all s6955"] and "--use_blots" not in commands["base_2x all s6955"]
+
+    runs = ablation.record.data["runs"]
+    runs["base_2x all s6955"] = {"test": {"cer": 0.060}}
+    runs["blots_stackmix all s6955"] = {"test": {"cer": 0.054}}
+    runs["blots_stackmix all s6956"] = {"test": {"cer": 0.050}}  # its base_2x run is unfinished: not compared
+    assert equal_compute_lines(ablation, "all") == [
+        "At equal compute (1 seed(s) with both): +blots+StackMix 5.40 % against 6.00 % for "
+        "base, twice the epochs (compute of StackMix): -10.0 % relative (below; per seed -10.0 %).",
+        "",
+    ]
+    runs["base_2x all s6956"] = {"test": {"cer": 0.048}}
+    (line, _) = equal_compute_lines(ablation, "all")
+    assert line.startswith("At equal compute (2 seed(s) with both): +blots+StackMix 5.20 % against 5.40 %")
+    assert line.endswith("-3.7 % relative (below; per seed -10.0 %, +4.2 %).")
+    assert equal_compute_lines(ablation, "n100") == []  # no run of that size has finished
