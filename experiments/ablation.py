@@ -14,8 +14,8 @@ whose exact command is printed and listed in the report:
 2. train `base` (and `blots`, `base_2x`) for every size and seed with train_accelerate.py;
 3. per size and seed that has a StackMix run: char masks of the run's train lines from that base's
    `best_cer/` (forced CTC alignment by default), then the StackMix token bank;
-4. train the StackMix runs; with --jobs N, up to N training runs go at once, each with its share of
-   the CPU threads and its output in WORK/logs/;
+4. train the StackMix runs; with --jobs N, up to N training runs go at once (the next starting as soon as
+   one ends), each with its share of the CPU threads and its output in WORK/logs/;
 5. score each run's `best_cer/` on the test split with eval.py;
 6. write the ablation section of the results file (mean +- std per arm and size, relative change
    against base, validation curves, StackMix inputs, commands relative to the repository root).
@@ -313,11 +313,8 @@ class Ablation:
     def step_done(self, step: str) -> bool:
         return self.record.step_done(step)
 
-    def run_together(self, steps: list[tuple[str, list, tuple[str, ...]]]) -> None:
-        run_steps(self.record, steps, self.env, self.work / "logs")
-
     def run(self, step: str, command: list) -> None:
-        self.run_together([(step, command, ())])
+        run_steps(self.record, [(step, command, ())], self.env, self.work / "logs")
 
     # --------------------------------------------------------------------------------- steps
 
@@ -381,14 +378,18 @@ class Ablation:
         for run in runs:
             if run not in todo:
                 print(f"[ablation] train {run.key}: finished earlier", flush=True)
-        for first in range(0, len(todo), self.args.jobs):
-            self.run_together([self.training_step(run) for run in todo[first : first + self.args.jobs]])
-            for run in todo[first : first + self.args.jobs]:
-                entry = self.record.data["runs"].setdefault(run.key, {})
-                entry["curve"] = validation_curve(self.run_dir(run))
-                # the run's own clock sums every session it was resumed in; the step's wall time only the last
-                entry["training_seconds"] = metrics_rows(self.run_dir(run))[-1]["elapsed_seconds"]
+        by_step = {f"train {run.key}": run for run in todo}
+
+        def keep_curve_and_clock(step: str) -> None:
+            run = by_step[step]
+            entry = self.record.data["runs"].setdefault(run.key, {})
+            entry["curve"] = validation_curve(self.run_dir(run))
+            # the run's own clock sums every session it was resumed in; the step's wall time only the last
+            entry["training_seconds"] = metrics_rows(self.run_dir(run))[-1]["elapsed_seconds"]
             self.record.save()
+
+        steps = [self.training_step(run) for run in todo]
+        run_steps(self.record, steps, self.env, self.work / "logs", jobs=self.args.jobs, on_done=keep_curve_and_clock)
 
     def aligner(self, group: tuple[int | None, int]) -> Run:
         """The run whose model cuts the group's slices: base, or the taller aligner with --align_height."""
@@ -552,7 +553,7 @@ def results_table(ablation: Ablation, tag: str) -> list[str]:
     base_cer = np.mean([entry["test"]["cer"] for _, entry in by_arm.get("base", [])]) if "base" in by_arm else None
     rows = []
     for name in (name for name in EXPERIMENTS if name in by_arm):
-        entries = by_arm[name]
+        entries = sorted(by_arm[name], key=lambda item: int(item[0].split()[2][1:]))  # runs end in any order
         tests = [entry["test"] for _, entry in entries]
         cers = [test["cer"] for test in tests]
         change = "–"

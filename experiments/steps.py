@@ -3,8 +3,8 @@ invocation (another session too) skip what is finished.
 
 A `Record` is a JSON file holding the experiment's budget and its steps (command, wall time, done); an
 invocation with another budget is refused, since its results would not be comparable. `run_steps`
-runs one or several commands at once from the repository root (several share the CPU threads and
-write their output to a log folder) and records them. Commands are shown relative to the repository
+runs commands from the repository root, up to a number at once (several share the CPU threads and
+write their output to a log folder), and records them. Commands are shown relative to the repository
 root, with `python` for the interpreter, as the reports list them.
 """
 
@@ -16,6 +16,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from stackmix_htr.common.atomic import write_file_atomic
@@ -88,31 +89,42 @@ def describe_training_device() -> str:
     return f"CPU ({os.cpu_count()} cores)"
 
 
-def run_steps(record: "Record", steps: list[tuple[str, list, tuple[str, ...]]], env: dict, logs_dir: Path) -> None:
-    """Run steps at once, each as (name, command, resume flags appended but not recorded), from the
-    repository root, and add their commands and wall times to `record`'s "steps". Several at once write
-    their output to `logs_dir` and share the CPU threads. A failed step stops the experiment."""
-    logs = {}
-    if len(steps) > 1:
-        env = {**env, "OMP_NUM_THREADS": str(threads_per_job(len(steps)))}
-    running = {}
-    for step, command, resume_flags in steps:
-        command = [str(part) for part in command]
-        entry = record.data["steps"].setdefault(step, {"seconds": 0.0})
-        entry.update(command=shown_command(command), done=False)
-        resumed = " (resumed)" if resume_flags else ""
-        print(f"\n[step] {step}{resumed}\n$ {shown_command([*command, *resume_flags])}", flush=True)
-        output = None
-        if len(steps) > 1:
-            logs_dir.mkdir(parents=True, exist_ok=True)
-            logs[step] = logs_dir / (step.replace(" ", "_") + ".log")
-            output = logs[step].open("a")
-            print(f"[step] {step}: output in {shown(logs[step])}", flush=True)
-        errors = subprocess.STDOUT if output else None
-        process = subprocess.Popen([*command, *resume_flags], cwd=REPO_ROOT, env=env, stdout=output, stderr=errors)
-        running[step] = (process, time.perf_counter(), output)
-    failed = []
-    while running:
+def run_steps(
+    record: "Record",
+    steps: list[tuple[str, list, tuple[str, ...]]],
+    env: dict,
+    logs_dir: Path,
+    jobs: int | None = None,
+    on_done: Callable[[str], None] | None = None,
+) -> None:
+    """Run steps, each as (name, command, resume flags appended but not recorded), from the repository
+    root, and add their commands and wall times to `record`'s "steps". Up to `jobs` (default: all of
+    them) run at once, the next starting as soon as one ends; several at once write their output to
+    `logs_dir` and share the CPU threads. `on_done(name)` follows each step that succeeded. A failed step
+    starts no further one and, once the running ones end, stops the experiment."""
+    jobs = min(jobs or len(steps), len(steps))
+    if jobs > 1:
+        env = {**env, "OMP_NUM_THREADS": str(threads_per_job(jobs))}
+    waiting, running, logs, failed = list(steps), {}, {}, []
+    while waiting or running:
+        while waiting and len(running) < jobs and not failed:
+            step, command, resume_flags = waiting.pop(0)
+            command = [str(part) for part in command]
+            entry = record.data["steps"].setdefault(step, {"seconds": 0.0})
+            entry.update(command=shown_command(command), done=False)
+            resumed = " (resumed)" if resume_flags else ""
+            print(f"\n[step] {step}{resumed}\n$ {shown_command([*command, *resume_flags])}", flush=True)
+            output = None
+            if jobs > 1:
+                logs_dir.mkdir(parents=True, exist_ok=True)
+                logs[step] = logs_dir / (step.replace(" ", "_") + ".log")
+                output = logs[step].open("a")
+                print(f"[step] {step}: output in {shown(logs[step])}", flush=True)
+            errors = subprocess.STDOUT if output else None
+            process = subprocess.Popen([*command, *resume_flags], cwd=REPO_ROOT, env=env, stdout=output, stderr=errors)
+            running[step] = (process, time.perf_counter(), output)
+        if failed and not running:
+            break
         time.sleep(0.2)
         for step, (process, started, output) in list(running.items()):
             if process.poll() is None:
@@ -126,6 +138,8 @@ def run_steps(record: "Record", steps: list[tuple[str, list, tuple[str, ...]]], 
             record.save()
             if entry["done"]:
                 print(f"[step] {step} done in {entry['seconds']:.1f} s", flush=True)
+                if on_done:
+                    on_done(step)
             else:
                 where = f" (output: {shown(logs[step])})" if step in logs else ""
                 failed.append(f"step {step!r} failed with exit code {process.returncode}{where}: {entry['command']}")
