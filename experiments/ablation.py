@@ -44,6 +44,7 @@ import argparse
 import datetime
 import json
 import math
+import re
 import shlex
 import sys
 import time
@@ -551,6 +552,11 @@ def results_table(ablation: Ablation, tag: str) -> list[str]:
         if run_tag == tag and "test" in entry:
             by_arm.setdefault(name, []).append((key, entry))
     base_cer = np.mean([entry["test"]["cer"] for _, entry in by_arm.get("base", [])]) if "base" in by_arm else None
+    precisions = {
+        key: training_precision(steps.get(f"train {key}", {}).get("command", ""))
+        for entries in by_arm.values()
+        for key, _ in entries
+    }
     rows = []
     for name in (name for name in EXPERIMENTS if name in by_arm):
         entries = sorted(by_arm[name], key=lambda item: int(item[0].split()[2][1:]))  # runs end in any order
@@ -567,13 +573,23 @@ def results_table(ablation: Ablation, tag: str) -> list[str]:
             if "training_seconds" in entry or f"train {key}" in steps
         ]
         seeds = ", ".join(key.split()[2][1:] for key, _ in entries)
+        time_cell = format_duration(float(np.mean(seconds))) if seconds else "–"
+        if len(set(precisions.values())) > 1:
+            time_cell += f" ({', '.join(sorted({precisions[key] for key, _ in entries}))})"
         cells = [
             EXPERIMENTS[name].label, seeds, mean_std(cers), mean_std([test["wer"] for test in tests]),
-            mean_std([test["cer_asr"] for test in tests]), change, best_cell,
-            format_duration(float(np.mean(seconds))) if seconds else "–",
+            mean_std([test["cer_asr"] for test in tests]), change, best_cell, time_cell,
         ]  # fmt: skip
         rows.append("| " + " | ".join(cells) + " |")
     return rows
+
+
+def training_precision(command: str) -> str:
+    """The arithmetic a recorded training command ran in: a run's time depends on it as much as on the arm."""
+    match = re.search(r"--mixed_precision (\S+)", command)
+    if not match:
+        return "accelerate default"
+    return "float32" if match[1] == "no" else match[1]
 
 
 def equal_compute_lines(ablation: Ablation, tag: str) -> list[str]:
@@ -677,7 +693,9 @@ def write_report(ablation: Ablation) -> None:
         '"CER vs base": the change of the mean test CER in points, and relative to base\'s mean. Training time: the',
         "training and per-epoch validation time the run's own clock kept, summed over the sessions it was resumed "
         "in (runs recorded before it kept one: the wall time of the train_accelerate.py process)"
-        + (", while sharing the machine with another run." if a.jobs > 1 else "."),
+        + (", while sharing the machine with another run." if a.jobs > 1 else ".")
+        + " Where a table's runs trained in different arithmetic, each time names its own (the commands below say "
+        "which): such times compare arms only with care.",
         "",
         "#### Training curves",
         "",

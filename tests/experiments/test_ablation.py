@@ -151,3 +151,21 @@ def test_base_2x_trains_twice_the_epochs_and_the_report_compares_stackmix_with_i
     assert line.startswith("At equal compute (2 seed(s) with both): +blots+StackMix 5.20 % against 5.40 %")
     assert line.endswith("-3.7 % relative (below; per seed -10.0 %, +4.2 %).")
     assert equal_compute_lines(ablation, "n100") == []  # no run of that size has finished
+
+
+def test_a_table_mixing_arithmetic_names_each_arms_in_its_training_time(tmp_path):
+    from experiments.ablation import Ablation, parse_args, results_table
+
+    options = ["saintgall", "--record", str(tmp_path / "record.json"), "--work_dir", str(tmp_path / "work"),
+               "--device", "cpu", "--experiments", "base", "base_2x"]  # fmt: skip
+    ablation = Ablation(parse_args(options, {}, "python -m experiments.ablation"))
+    runs, steps = ablation.record.data["runs"], ablation.record.data["steps"]
+    test = {"cer": 0.05, "wer": 0.3, "cer_asr": 0.03}
+    for key, precision, seconds in (("base all s6955", "bf16", 3600), ("base_2x all s6955", "no", 7200)):
+        runs[key] = {"test": test, "curve": [[0, 0.5]], "training_seconds": seconds}
+        steps[f"train {key}"] = {"command": f"python train_accelerate.py --mixed_precision {precision}", "done": True}
+    base, base_2x = results_table(ablation, "all")
+    assert base.endswith("| 1h00m00s (bf16) |") and base_2x.endswith("| 2h00m00s (float32) |")
+
+    steps["train base_2x all s6955"]["command"] = "python train_accelerate.py --mixed_precision bf16"
+    assert results_table(ablation, "all")[1].endswith("| 2h00m00s |")  # one arithmetic: nothing to name
