@@ -629,6 +629,9 @@ def write_report(ablation: Ablation) -> None:
     config = model_config(a)
     test_lines = {entry.get("test_lines") for entry in record["runs"].values() if "test" in entry}
     unfit = max((entry.get("unfit_lines", 0) for entry in record["runs"].values()), default=0)
+    arithmetic = {
+        training_precision(entry["command"]) for step, entry in record["steps"].items() if step.startswith("train ")
+    }
 
     lines = [
         f"## Ablation on {label}: handwritten blots and StackMix",
@@ -638,9 +641,9 @@ def write_report(ablation: Ablation) -> None:
         "",
         "### Budget",
         "",
-        f"- device: {describe_training_device()}; training launcher `{shown_command(a.launcher)}`, mixed precision "
-        f"`{a.mixed_precision or 'accelerate default'}` (each run's command below shows its own); char masks and "
-        f"evaluation on `{a.device}`",
+        f"- device: {describe_training_device()}; training launcher `{shown_command(a.launcher)}`, arithmetic: "
+        f"{', '.join(sorted(arithmetic)) or '–'} (each run's command below shows its own); char masks and evaluation on "
+        f"`{a.device}`",
         *(
             [f"- {a.jobs} training runs at a time, each with `OMP_NUM_THREADS={threads_per_job(a.jobs)}`"]
             if a.jobs > 1

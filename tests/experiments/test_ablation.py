@@ -55,6 +55,7 @@ def test_ablation_reports_mean_and_std_over_seeds(saint_gall_dir, latin_corpus, 
             assert saved["runs"][f"{name} n8 s{seed}"]["training_seconds"] == clocks[-1]
         assert cells[7] == format_duration(float(np.mean(clocks))) + " |"
     assert "#### First 8 train lines" in report and "(ablation_curves.png)" in report
+    assert "arithmetic: accelerate default (each run's command below shows its own)" in report  # no --mixed_precision
     assert results.with_name("ablation_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Each seed has its own base model, char masks and bank; StackMix runs take the extra flags.
     for seed in SEEDS:
