@@ -557,6 +557,7 @@ def results_table(ablation: Ablation, tag: str) -> list[str]:
         for entries in by_arm.values()
         for key, _ in entries
     }
+    mixed_arithmetic = len(set(precisions.values())) > 1
     rows = []
     for name in (name for name in EXPERIMENTS if name in by_arm):
         entries = sorted(by_arm[name], key=lambda item: int(item[0].split()[2][1:]))  # runs end in any order
@@ -574,7 +575,7 @@ def results_table(ablation: Ablation, tag: str) -> list[str]:
         ]
         seeds = ", ".join(key.split()[2][1:] for key, _ in entries)
         time_cell = format_duration(float(np.mean(seconds))) if seconds else "–"
-        if len(set(precisions.values())) > 1:
+        if mixed_arithmetic:
             time_cell += f" ({', '.join(sorted({precisions[key] for key, _ in entries}))})"
         cells = [
             EXPERIMENTS[name].label, seeds, mean_std(cers), mean_std([test["wer"] for test in tests]),
