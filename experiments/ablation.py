@@ -631,7 +631,9 @@ def write_report(ablation: Ablation) -> None:
     test_lines = {entry.get("test_lines") for entry in record["runs"].values() if "test" in entry}
     unfit = max((entry.get("unfit_lines", 0) for entry in record["runs"].values()), default=0)
     arithmetic = {
-        training_precision(entry["command"]) for step, entry in record["steps"].items() if step.startswith("train ")
+        training_precision(entry["command"])
+        for step, entry in record["steps"].items()
+        if step.startswith("train ") and entry["done"]  # the runs whose commands the report lists
     }
 
     lines = [
