@@ -12,7 +12,10 @@ folder exported beforehand, outside the timing). Two rates are printed: lines
 per second of wall time, and lines per second of this process's CPU time (all its threads), which
 a machine shared with other jobs disturbs much less. A preset without a trained checkpoint (`--small_model`,
 `--paper_model`) runs a randomly initialised model with the dataset's vocabulary: speed does not
-depend on the weights. The first lines of each variant warm it up and are not timed.
+depend on the weights. The first lines of each variant warm it up and are not timed. Every variant
+runs with the memory allocator that eval.py and transcribe.py set up (stackmix_htr/common/allocator.py);
+with GLIBC_TUNABLES set (to anything, e.g. its default `glibc.malloc.mmap_max=65536`) they all run with
+glibc's defaults instead.
 
 The speed goal is stated against kraken's `ketos test` at 6.9 lines/s on one thread, measured on French
 lines where eval.py read 18.7 lines/s: the eval.py column ties these figures to that one.
@@ -31,6 +34,7 @@ from transformers import pipeline
 
 from modeling_stackmix_htr import StackMixHTRConfig, StackMixHTRForCTC, StackMixHTRProcessor
 from stackmix_htr.cli import evaluate, transcribe
+from stackmix_htr.common.allocator import keep_large_blocks_in_heap
 from stackmix_htr.recognition.onnx_export import export_checkpoint
 
 WARMUP_LINES = 8
@@ -118,6 +122,7 @@ def main() -> None:
         "--batch_size", type=int, default=4, help="batch of the batched pipeline and transcribe.py (their CPU default)"
     )
     args = parser.parse_args()
+    allocator = keep_large_blocks_in_heap()  # as the commands do: the same for every variant
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
 
@@ -125,6 +130,7 @@ def main() -> None:
         work = Path(work)
         paths = write_test_lines(args.dataset, work, args.max_lines)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s), {len(paths)} Saint Gall test lines")
+        print(f"memory allocator: {allocator}")
         columns = ("eval.py", "pipeline b=1", f"pipeline b={args.batch_size}", "transcribe.py", "transcribe.py onnx")
         print(f"{'preset':<8}{'weights':<9}" + "".join(f"{name:>28}" for name in columns))
         print(" " * 17 + "".join(f"{'lines/s (per CPU-s)':>28}" for _ in columns))

@@ -2,7 +2,9 @@
 for paper-style fixed padding (every line on a max_width canvas, no mask) against variable-width
 batches (padded to the batch's widest line, with and without width grouping), in float32 and
 bfloat16 autocast (also with channels-last convolutions), eager and with the backbone compiled
-(`--torch_compile`: batch widths rounded up to 64 columns, one graph per shape).
+(`--torch_compile`: batch widths rounded up to 64 columns, one graph per shape), with the memory
+allocator the training command sets up (`--allocators tuned`, the default) or as the process started
+(`default`: glibc's settings, or whatever GLIBC_TUNABLES / LD_PRELOAD choose, e.g. tcmalloc).
 
 Datasets: Saint Gall (lines nearly fill the canvas) and an IAM-like synthetic set whose widths vary
 as IAM's do (aspect ratios around 13 with a tail of short lines), where padding matters. Each
@@ -15,9 +17,11 @@ runs when CUDA is available.
 
     python bench/train_throughput.py                                    # Saint Gall built from ../shared
     python bench/train_throughput.py --dataset outputs/exp/saintgall --presets small --skip_compiled
+    python bench/train_throughput.py --presets small --settings variable-fp32 --allocators default,tuned
 """
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -85,12 +89,17 @@ def measure(setting: dict) -> dict:
         StackMixHTRImageProcessor,
         StackMixHTRProcessor,
     )
+    from stackmix_htr.common.allocator import allocator_chosen_by_environment, keep_large_blocks_in_heap
     from stackmix_htr.recognition.batches import LineCollator
     from stackmix_htr.training.compile import WIDTH_BUCKET, compile_backbone
     from stackmix_htr.training.data import image_sizes
     from stackmix_htr.training.metrics_log import peak_memory_mb
     from stackmix_htr.training.sampler import LineBatchSampler
 
+    if setting["allocator"] == "tuned":
+        allocator = keep_large_blocks_in_heap()
+    else:
+        allocator = allocator_chosen_by_environment() or "the C library's defaults"
     torch.manual_seed(0)
     device = torch.device(setting["device"])
     if setting.get("threads"):
@@ -166,6 +175,7 @@ def measure(setting: dict) -> dict:
         # share of the computed columns that are padding (what batch-norm statistics also see)
         "padding_share": 1 - valid_columns / sum(b["pixel_values"].shape[-1] * batch_size for b in batches[warmup:]),
         "peak_memory_mb": peak_memory_mb(device),
+        "allocator_used": allocator,
     }
 
 
@@ -208,6 +218,11 @@ def main():
         "(default: all; the first one is the baseline)",
     )
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--allocators",
+        default="tuned",
+        help="comma list: tuned (glibc set up as the training command does) and/or default (as the process started)",
+    )
     parser.add_argument("--batch_size", type=int, help="lines per step (default: per preset and device, see CPU_STEPS)")
     parser.add_argument("--warmup", type=int, help="untimed steps first")
     parser.add_argument("--steps", type=int, help="timed steps")
@@ -230,6 +245,9 @@ def main():
         if unknown:
             parser.error(f"--settings: unknown {unknown}; choose from {', '.join(by_name)}")
         settings = [by_name[name] for name in args.settings.split(",")]
+    allocators = args.allocators.split(",")
+    if set(allocators) - {"tuned", "default"}:
+        parser.error(f"--allocators: choose from tuned, default; got {args.allocators}")
     rows = []
     for device in devices:
         for preset in args.presets.split(","):
@@ -240,9 +258,10 @@ def main():
             common = {"device": device, "threads": args.threads, "preset": preset, "batch_size": batch_size}
             common.update(warmup=warmup, steps=steps)
             for name, dataset in datasets.items():
-                for padding, precision, channels_last, compiled in settings:
+                for (padding, precision, channels_last, compiled), allocator in itertools.product(settings, allocators):
                     setting = {**common, "dataset": dataset, "dataset_name": name, "padding": padding}
                     setting.update(precision=precision, channels_last=channels_last, compiled=compiled)
+                    setting.update(allocator=allocator)
                     result = subprocess.run(
                         [sys.executable, __file__, "--worker", json.dumps(setting)],
                         capture_output=True,
@@ -258,16 +277,16 @@ def main():
                         f"{row['lines_per_second']:8.2f} lines/s, {row['lines_per_cpu_second']:.2f} per CPU-second "
                         f"({row['seconds_per_step']:.3f} s/step, "
                         f"mean width {row['mean_batch_width']:.0f} px, padding {100 * row['padding_share']:.0f} %), "
-                        f"peak memory {row['peak_memory_mb']:.0f} MB",
+                        f"peak memory {row['peak_memory_mb']:.0f} MB; allocator: {row['allocator_used']}",
                         flush=True,
                     )
 
     print(f"\ndatasets {datasets}")
     print(
-        "| device | preset | dataset | padding | precision, layout | batch | lines/s | lines/CPU-s | s/step | mean width "
-        "| padding % | peak MB | vs baseline (wall) | vs baseline (CPU) |"
+        "| device | preset | dataset | padding | precision, layout | allocator | batch | lines/s | lines/CPU-s | s/step "
+        "| mean width | padding % | peak MB | vs baseline (wall) | vs baseline (CPU) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for device in devices:
         for preset in args.presets.split(","):
             for name in names:
@@ -276,6 +295,7 @@ def main():
                 for row in group:
                     print(
                         f"| {row['device_name']} | {preset} | {name} | {row['padding']} | {describe(row)} "
+                        f"| {row['allocator_used']} "
                         f"| {row['batch_size']} | {row['lines_per_second']:.2f} | {row['lines_per_cpu_second']:.2f} "
                         f"| {row['seconds_per_step']:.3f} "
                         f"| {row['mean_batch_width']:.0f} | {100 * row['padding_share']:.0f} | {row['peak_memory_mb']:.0f} "

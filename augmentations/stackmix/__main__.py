@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from data_builders.loading import load_dataset_folder_or_hub
+from stackmix_htr.common.allocator import keep_large_blocks_in_heap
 from stackmix_htr.common.atomic import atomic_folder, check_output_folder
 from stackmix_htr.common.errors import InputError, run_command
 from stackmix_htr.common.flags import with_current_spellings
@@ -71,6 +72,7 @@ def _load_model(path: str, device: str):
 
 
 def cmd_char_masks(args) -> None:
+    keep_large_blocks_in_heap()
     check_output_folder(args.output_dir, overwrite=args.overwrite)  # fail before the slow part
     model, processor = _load_model(args.model, args.device)
     dataset = load_dataset_folder_or_hub(args.dataset, split=args.split)

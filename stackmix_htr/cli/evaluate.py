@@ -43,6 +43,7 @@ import datasets
 import torch
 
 from data_builders.loading import DatasetLoadError, load_dataset_folder_or_hub
+from stackmix_htr.common.allocator import keep_large_blocks_in_heap
 from stackmix_htr.common.atomic import check_output_folder, write_file_atomic
 from stackmix_htr.common.errors import InputError, run_command
 from stackmix_htr.common.flags import with_current_spellings
@@ -173,6 +174,7 @@ def load_split(dataset: str, config: str | None, split: str, max_samples: int | 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    keep_large_blocks_in_heap()
     output_dir = Path(args.output_dir)
     check_output_folder(output_dir, "--output_dir")
     if (output_dir / "results.json").exists() and not args.overwrite:

@@ -49,6 +49,7 @@ from augmentations.stackmix.corpus import DEFAULT_CORPUS_MIX
 from augmentations.transforms import TrainAugment, build_train_augmentations
 from data_builders.loading import load_dataset_folder_or_hub
 from modeling_stackmix_htr import StackMixHTRForCTC
+from stackmix_htr.common.allocator import keep_large_blocks_in_heap
 from stackmix_htr.common.atomic import check_output_folder, write_file_atomic
 from stackmix_htr.common.errors import InputError, run_command
 from stackmix_htr.metrics.scoring import load_metric_suite
@@ -584,9 +585,11 @@ def agreed(accelerator, value: bool) -> bool:
 def main(argv=None):
     started = time.monotonic()
     args = parse_args(argv)
+    allocator = keep_large_blocks_in_heap()
     output_dir = Path(args.output_dir)
     check_output_folder(output_dir, "--output_dir")
     accelerator = make_accelerator(args, output_dir)
+    logger.info(f"memory allocator: {allocator}")
     set_seed(args.seed)
 
     # --- Data, processor and model --------------------------------------------------------------------

@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 from transformers import pipeline
 
 from modeling_stackmix_htr.pipeline_stackmix_htr import TASK
+from stackmix_htr.common.allocator import keep_large_blocks_in_heap
 from stackmix_htr.common.atomic import check_output_folder
 from stackmix_htr.common.errors import run_command
 from stackmix_htr.common.flags import with_current_spellings
@@ -102,6 +103,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> Counts:
     args = parse_args(argv)
+    keep_large_blocks_in_heap()
     # CPU processes when asked (--device cpu, ACCELERATE_USE_CPU=1) or when there is no GPU: a
     # launcher's processes then share the pages over gloo.
     use_cpu = args.device == "cpu" or parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available()
