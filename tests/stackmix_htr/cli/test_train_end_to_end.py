@@ -61,6 +61,7 @@ def test_checkpoints_load_with_the_auto_classes(finished_run, saint_gall_built):
 def test_metrics_and_test_predictions_are_written(finished_run):
     output_dir, log = finished_run
     assert "world size 1" in log
+    assert "memory allocator: " in log  # set up for tensor work, and said (stackmix_htr/common/allocator.py)
     rows = [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [0, 1]
     assert rows[-1]["step"] == 8  # 16 lines / 4 per batch x 2 epochs
