@@ -89,17 +89,14 @@ def measure(setting: dict) -> dict:
         StackMixHTRImageProcessor,
         StackMixHTRProcessor,
     )
-    from stackmix_htr.common.allocator import allocator_chosen_by_environment, keep_large_blocks_in_heap
+    from stackmix_htr.common.allocator import allocator_as_started, keep_large_blocks_in_heap
     from stackmix_htr.recognition.batches import LineCollator
     from stackmix_htr.training.compile import WIDTH_BUCKET, compile_backbone
     from stackmix_htr.training.data import image_sizes
     from stackmix_htr.training.metrics_log import peak_memory_mb
     from stackmix_htr.training.sampler import LineBatchSampler
 
-    if setting["allocator"] == "tuned":
-        allocator = keep_large_blocks_in_heap()
-    else:
-        allocator = allocator_chosen_by_environment() or "the C library's defaults"
+    allocator = keep_large_blocks_in_heap() if setting["allocator"] == "tuned" else allocator_as_started()
     torch.manual_seed(0)
     device = torch.device(setting["device"])
     if setting.get("threads"):

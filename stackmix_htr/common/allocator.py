@@ -18,27 +18,29 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
 
 
-def allocator_chosen_by_environment() -> str | None:
-    """How the environment already chose the allocator or its settings (GLIBC_TUNABLES, MALLOC_*
-    variables, another allocator through LD_PRELOAD), or None."""
-    chosen = [
-        f"{name}={value}"
-        for name, value in sorted(os.environ.items())
-        if name in ("GLIBC_TUNABLES", "LD_PRELOAD") or name.startswith("MALLOC_")
-    ]
-    return f"as the environment sets it ({', '.join(chosen)})" if chosen else None
+def sets_the_allocator(variable: str) -> bool:
+    """Whether an environment variable chooses the allocator or its settings."""
+    return variable in ("GLIBC_TUNABLES", "LD_PRELOAD") or variable.startswith("MALLOC_")
+
+
+def runs_on_glibc() -> bool:
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
+def allocator_as_started() -> str:
+    """The allocator this process started with: as the environment chose it, or the C library's defaults."""
+    chosen = [f"{name}={value}" for name, value in sorted(os.environ.items()) if sets_the_allocator(name)]
+    return f"as the environment sets it ({', '.join(chosen)})" if chosen else "the C library's defaults"
 
 
 def keep_large_blocks_in_heap() -> str:
     """Set this process's glibc malloc up for tensor work (the commands that run a model call it first;
     worker processes forked later inherit it) and say which allocator serves the process. Left alone
-    where the C library is not glibc, or where the environment already chooses: setting GLIBC_TUNABLES
-    to anything keeps glibc's defaults."""
-    chosen = allocator_chosen_by_environment()
-    if chosen:
-        return chosen
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return "the C library's defaults"
+    where the C library is not glibc, or where the environment already chooses (GLIBC_TUNABLES, MALLOC_*
+    variables, another allocator through LD_PRELOAD): setting GLIBC_TUNABLES to anything keeps glibc's
+    defaults."""
+    if any(sets_the_allocator(name) for name in os.environ) or not runs_on_glibc():
+        return allocator_as_started()
     libc = ctypes.CDLL(None)
     # mallopt returns 1 on success; -1 as the trim threshold turns trimming off (mallopt(3)).
     accepted = [libc.mallopt(M_MMAP_MAX, 0) == 1, libc.mallopt(M_TRIM_THRESHOLD, -1) == 1]

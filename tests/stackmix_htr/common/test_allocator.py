@@ -3,15 +3,14 @@ fresh ones, and an allocator the environment chose is left alone."""
 
 import json
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt is Linux-only"
-)
+from stackmix_htr.common.allocator import runs_on_glibc, sets_the_allocator
+
+pytestmark = pytest.mark.skipif(not runs_on_glibc(), reason="glibc's mallopt is Linux-only")
 
 # A child process (its allocator state is its own) runs three training steps of a convolution whose
 # activations (64 MiB) lie above glibc's largest mmap threshold, after a first step, and prints what
@@ -35,8 +34,7 @@ print(json.dumps({"said": said, "faults": resource.getrusage(resource.RUSAGE_SEL
 
 
 def run_child(mode: str, **env: str) -> dict:
-    clean = {key: value for key, value in os.environ.items() if key not in ("GLIBC_TUNABLES", "LD_PRELOAD")}
-    clean = {key: value for key, value in clean.items() if not key.startswith("MALLOC_")}
+    clean = {key: value for key, value in os.environ.items() if not sets_the_allocator(key)}
     result = subprocess.run(
         [sys.executable, "-c", CHILD, mode], capture_output=True, text=True, check=True, env={**clean, **env}
     )
